@@ -1,0 +1,107 @@
+"""Shared helpers: small synthetic videos written with PyAV alone (no ffmpeg binary)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+# Encoder options that keep test inputs close to the frames given.
+_QUALITY = {"libx264": {"crf": "10"}, "libx265": {"crf": "10", "x265-params": "log-level=error"}}
+
+
+def synth_frame(i: int, width: int, height: int) -> np.ndarray:
+    """Frame i of a moving scene: smooth colour waves drifting, and a bright square moving."""
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    rgb = np.empty((height, width, 3), np.float64)
+    rgb[..., 0] = 0.5 + 0.4 * np.sin(2 * np.pi * (1.5 * x + 0.05 * i))
+    rgb[..., 1] = 0.5 + 0.4 * np.sin(2 * np.pi * (1.2 * y - 0.04 * i))
+    rgb[..., 2] = 0.5 + 0.4 * np.cos(2 * np.pi * (x + y + 0.03 * i))
+    rgb = (rgb * 255).round().astype(np.uint8)
+    size = max(min(width, height) // 4, 2)
+    x0, y0 = (3 * i) % max(width - size, 1), (2 * i) % max(height - size, 1)
+    rgb[y0 : y0 + size, x0 : x0 + size] = (240, 240, 40)
+    return rgb
+
+
+def make_video(
+    path,
+    frames_or_n,
+    width: int,
+    height: int,
+    fps=25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio: bool = False,
+    rotation: int = 0,
+    pts=None,
+    time_base: Fraction = Fraction(1, 1000),
+) -> list[np.ndarray]:
+    """Write a small video with PyAV and return the RGB frames given to the encoder.
+
+    frames_or_n: a number of synthetic frames, or a list of (height, width, 3) uint8 arrays.
+    pts: per-frame timestamps in `time_base` units (variable frame rate); default i / fps.
+    audio: add a mono 440 Hz AAC sine track as long as the video.
+    rotation: display rotation in counter-clockwise degrees (as VideoInfo.rotation).
+    """
+    if isinstance(frames_or_n, int):
+        frames = [synth_frame(i, width, height) for i in range(frames_or_n)]
+    else:
+        frames = list(frames_or_n)
+    fps = Fraction(fps)
+    if pts is None:
+        time_base = 1 / fps
+        pts = list(range(len(frames)))
+    with av.open(os.fspath(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps, options=_QUALITY.get(codec, {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.codec_context.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if audio:
+            sample_rate = 44100
+            astream = out.add_stream("aac", rate=sample_rate, layout="mono")
+            seconds = float(pts[-1] * time_base + 1 / fps)
+            t = np.arange(round(seconds * sample_rate)) / sample_rate
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            chunk = 1024
+            for start in range(0, len(samples), chunk):
+                piece = samples[start : start + chunk].reshape(1, -1)
+                aframe = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+                aframe.sample_rate, aframe.pts = sample_rate, start
+                aframe.time_base = Fraction(1, sample_rate)
+                out.mux(astream.encode(aframe))
+            out.mux(astream.encode(None))
+        for rgb, p in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = p, time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return frames
+
+
+def audio_duration(path) -> float:
+    """Seconds of decoded audio samples in the first audio stream of `path`."""
+    with av.open(os.fspath(path)) as container:
+        stream = container.streams.audio[0]
+        return sum(f.samples for f in container.decode(stream)) / stream.rate
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def dir_listing(folder) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+@pytest.fixture
+def mp4_25fps_audio(tmp_path):
+    """A 25 fps, 20-frame, 96x64 H.264 + AAC mp4."""
+    path = tmp_path / "in.mp4"
+    frames = make_video(path, 20, 96, 64, fps=25, audio=True)
+    return path, frames

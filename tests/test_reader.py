@@ -1,0 +1,208 @@
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import make_video, psnr
+
+from vidclean.errors import VidcleanError
+from vidclean.reader import Frame, PyAVStream, VideoInfo, VideoStream, open_video
+
+
+def test_info_of_h264_aac_mp4(mp4_25fps_audio):
+    path, _ = mp4_25fps_audio
+    with open_video(path) as stream:
+        info = stream.info
+    assert isinstance(stream, VideoStream) and isinstance(stream, PyAVStream)
+    assert isinstance(info, VideoInfo)
+    assert info.path == str(path)
+    assert (info.width, info.height) == (96, 64)
+    assert info.fps == 25
+    assert info.time_base is not None and info.time_base > 0
+    assert info.frame_count == 20
+    assert info.duration == pytest.approx(0.8, abs=0.05)
+    assert info.rotation == 0
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
+    assert info.audio_streams == 1
+
+
+def test_frames_in_order_with_timestamps(mp4_25fps_audio):
+    path, source = mp4_25fps_audio
+    with open_video(path) as stream:
+        frames = list(stream)
+        tb = stream.info.time_base
+        assert stream.frames_lost == 0
+    assert len(frames) == 20
+    assert [f.index for f in frames] == list(range(20))
+    assert all(isinstance(f, Frame) for f in frames)
+    assert [f.pts * tb for f in frames] == [Fraction(i, 25) for i in range(20)]
+    for f in frames:
+        assert f.time == pytest.approx(float(f.pts * tb))
+        assert f.rgb.shape == (64, 96, 3) and f.rgb.dtype == np.uint8
+        assert f.rgb.flags.c_contiguous
+        # Each frame resembles its own source frame far more than the next one.
+        assert psnr(f.rgb, source[f.index]) > 27
+        if f.index + 1 < len(source):
+            assert psnr(f.rgb, source[f.index]) > psnr(f.rgb, source[f.index + 1]) + 5
+
+
+def test_frame_count_estimated_for_matroska(tmp_path):
+    path = tmp_path / "v.mkv"
+    make_video(path, 12, 64, 48, codec="ffv1", pix_fmt="bgr0")
+    with open_video(path) as stream:
+        assert stream.info.frame_count == 12
+        assert stream.info.fps == 25
+        assert stream.info.duration == pytest.approx(12 / 25, abs=0.05)
+        assert len(list(stream)) == 12
+
+
+@pytest.mark.parametrize(
+    "ext, codec, pix_fmt, min_psnr",
+    [
+        ("mp4", "libx264", "yuv444p", 37),
+        ("mp4", "libx264", "yuv420p10le", 27),
+        ("mkv", "ffv1", "yuv444p", 45),
+        ("mkv", "ffv1", "yuva420p", 27),
+    ],
+)
+def test_pixel_formats_read_as_rgb(tmp_path, ext, codec, pix_fmt, min_psnr):
+    path = tmp_path / f"v.{ext}"
+    source = make_video(path, 5, 64, 48, codec=codec, pix_fmt=pix_fmt)
+    with open_video(path) as stream:
+        assert stream.info.pix_fmt == pix_fmt
+        frames = list(stream)
+    assert len(frames) == 5
+    for f in frames:
+        assert f.rgb.shape == (48, 64, 3) and f.rgb.dtype == np.uint8
+        assert psnr(f.rgb, source[f.index]) > min_psnr
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "gray10le"])
+def test_gray_reads_as_equal_channels_of_the_luma(tmp_path, pix_fmt):
+    path = tmp_path / "g.mkv"
+    source = make_video(path, 4, 64, 48, codec="ffv1", pix_fmt=pix_fmt)
+    with open_video(path) as stream:
+        assert stream.info.pix_fmt == pix_fmt
+        frames = list(stream)
+    assert len(frames) == 4
+    for f in frames:
+        assert np.array_equal(f.rgb[..., 0], f.rgb[..., 1]) and np.array_equal(f.rgb[..., 0], f.rgb[..., 2])
+        luma = source[f.index].astype(np.float64) @ [0.299, 0.587, 0.114]
+        assert np.abs(f.rgb[..., 0] - luma).mean() < 2
+
+
+def test_odd_size(tmp_path):
+    path = tmp_path / "odd.mp4"
+    source = make_video(path, 6, 177, 99, pix_fmt="yuv444p")
+    with open_video(path) as stream:
+        assert (stream.info.width, stream.info.height) == (177, 99)
+        frames = list(stream)
+    assert len(frames) == 6
+    assert frames[3].rgb.shape == (99, 177, 3)
+    assert psnr(frames[3].rgb, source[3]) > 35
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_reported_frames_not_rotated(tmp_path, rotation):
+    path = tmp_path / "r.mp4"
+    make_video(path, 3, 64, 48, rotation=rotation)
+    with open_video(path) as stream:
+        assert stream.info.rotation == rotation
+        assert (stream.info.width, stream.info.height) == (64, 48)
+        assert all(f.rgb.shape == (48, 64, 3) for f in stream)
+
+
+def test_variable_frame_rate_timestamps(tmp_path):
+    path = tmp_path / "vfr.mp4"
+    pts = [0, 40, 120, 130, 300, 310, 500]  # milliseconds
+    make_video(path, 7, 64, 48, pts=pts, time_base=Fraction(1, 1000))
+    with open_video(path) as stream:
+        tb = stream.info.time_base
+        times = [f.pts * tb for f in stream]
+    assert times == [Fraction(p, 1000) for p in pts]
+
+
+def test_damaged_packets_are_counted_and_skipped(tmp_path):
+    path = tmp_path / "v.mp4"
+    make_video(path, 30, 96, 64)
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for pos, size in packets[10:13]:
+        data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with open_video(damaged) as stream:
+        frames = list(stream)
+        assert stream.frames_lost > 0
+    assert 20 <= len(frames) < 30
+    assert [f.index for f in frames] == list(range(len(frames)))
+
+
+def test_iteration_is_single_pass_and_close_stops_it(mp4_25fps_audio):
+    path, _ = mp4_25fps_audio
+    stream = open_video(path)
+    it = iter(stream)
+    assert next(it).index == 0
+    assert next(it).index == 1
+    stream.close()
+    assert list(it) == []
+    stream.close()  # twice is fine
+
+
+# -- errors -------------------------------------------------------------------
+
+
+def _raises_one_line(path, fragment):
+    with pytest.raises(VidcleanError) as err:
+        open_video(path)
+    message = str(err.value)
+    assert str(path) in message and fragment in message and "\n" not in message
+
+
+def test_missing_file(tmp_path):
+    _raises_one_line(tmp_path / "nope.mp4", "no such file")
+
+
+def test_directory(tmp_path):
+    _raises_one_line(tmp_path, "directory")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.touch()
+    _raises_one_line(path, "empty")
+
+
+@pytest.mark.parametrize("content", [b"hello, this is not a video\n" * 50, bytes(range(256)) * 40])
+def test_not_a_video(tmp_path, content):
+    path = tmp_path / "fake.mp4"
+    path.write_bytes(content)
+    _raises_one_line(path, "not a readable video")
+
+
+def test_truncated_header(tmp_path, mp4_25fps_audio):
+    source, _ = mp4_25fps_audio
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(source.read_bytes()[:100])
+    with pytest.raises(VidcleanError, match="cut.mp4"):
+        open_video(path)
+
+
+def test_audio_only_file(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=8000, layout="mono")
+        samples = np.zeros((1, 8000), np.float32)
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = 8000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    _raises_one_line(path, "no video stream")
+
+
+def test_unknown_backend(mp4_25fps_audio):
+    path, _ = mp4_25fps_audio
+    with pytest.raises(VidcleanError, match="backend"):
+        open_video(path, backend="opencv")
