@@ -1,0 +1,52 @@
+"""Makes the small clips in samples/ from ../shared/data (run from the repository root).
+
+    python scripts/make_samples.py ../shared/data
+
+samples/foliage_clean.mp4  Vid4 "foliage" (lossless PNG source), 360x240, 30 frames, H.264 CRF 10 yuv444p (near-lossless reference)
+samples/foliage_noisy.mp4  the same frames with camera-like noise (Poisson-Gaussian, colour-correlated,
+                           std about 20 on 0-255), H.264 CRF 16 + a 440 Hz AAC tone, 25 fps: the README's demo
+"""
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vidclean.data import read_clip
+from vidclean.noise import add_camera_noise
+
+
+def write(path, frames, codec, pix_fmt, options=None, audio=False, fps=25):
+    with av.open(str(path), "w") as out:
+        v = out.add_stream(codec, rate=Fraction(fps), options=options or {})
+        v.width, v.height, v.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        if audio:
+            a = out.add_stream("aac", rate=44100, layout="mono")
+            t = np.arange(int(44100 * len(frames) / fps)) / 44100
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for i in range(0, len(tone), 1024):
+                af = av.AudioFrame.from_ndarray(tone[None, i:i + 1024], format="flt", layout="mono")
+                af.sample_rate, af.pts = 44100, i
+                out.mux(a.encode(af))
+            out.mux(a.encode())
+        for rgb in frames:
+            out.mux(v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(v.encode())
+
+
+def main(data):
+    clip = read_clip(Path(data) / "train/vid4/foliage", 30)
+    clip = np.stack([cv2.resize(f, (360, 240), interpolation=cv2.INTER_AREA) for f in clip])
+    rng = np.random.default_rng(7)
+    noisy = add_camera_noise(clip, 2.5e-3, 0.02, rng)
+    print("noise std on 0-255:", float(np.std(noisy.astype(np.float32) - clip)))
+    Path("samples").mkdir(exist_ok=True)
+    write("samples/foliage_clean.mp4", clip, "libx264", "yuv444p", {"crf": "10"})
+    write("samples/foliage_noisy.mp4", noisy, "libx264", "yuv420p", {"crf": "16"}, audio=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")

@@ -1,0 +1,88 @@
+"""The streaming engine: one output per input, the same network as in training, constant work per frame."""
+
+import numpy as np
+import pytest
+
+from vidclean.engine import Denoiser, pad_to_multiple
+from vidclean.model import MAX_DELAY
+from vidclean.reader import Frame
+
+from conftest import synth_frame
+
+
+def frames(n, width=40, height=28):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        noisy = synth_frame(i, width, height).astype(np.float32) + rng.normal(0, 20, (height, width, 3))
+        yield Frame(i, i, i / 25, np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def denoiser():
+    return Denoiser(window=5, sigma=20)
+
+
+class Counting:
+    """Wraps a Keras model's predict_on_batch to count calls."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def predict_on_batch(self, x):
+        self.calls += 1
+        return self.model.predict_on_batch(x)
+
+
+@pytest.mark.parametrize("n", [1, 2, 6])
+@pytest.mark.parametrize("window", [1, 3, 7])
+def test_one_output_per_frame_in_order_with_constant_work(n, window):
+    d = Denoiser(window=window, sigma=20)
+    enc, tmp, dec = (Counting(m) for m in (d.nets.encoder, d.nets.temporal, d.nets.decoder))
+    d.nets.encoder, d.nets.temporal, d.nets.decoder = enc, tmp, dec
+    out = list(d.run(frames(n, 37, 23)))  # odd size: padded inside, cropped back
+    assert [f.index for f, _ in out] == list(range(n))
+    assert all(c.shape == (23, 37, 3) and c.dtype == np.uint8 for _, c in out)
+    # each frame encoded once; the ConvLSTM steps once per frame plus the reflected pre-roll
+    assert enc.calls == n
+    assert tmp.calls == n + window - 1
+    assert dec.calls == n
+
+
+def test_streaming_matches_the_training_graph(denoiser):
+    """Output t of the stream equals the training model run on the same reflected sequence."""
+    size = 24  # the training graph takes square clips
+    seq = list(frames(6, size, size))
+    out = [c for _, c in denoiser.run(iter(seq))]
+    k, t = 2, 3
+    order = [2, 1, 0, 1, 2, 3, 4, 5]  # reflected pre-roll x2 x1 x0 x1 x2, then x3 x4 x5
+    assert order[len(order) - 1 - k] == t
+    clip = np.stack([seq[i].rgb for i in order])[None].astype(np.float32) / 255
+    centre = np.zeros((1, len(order)), np.float32)
+    centre[0, len(order) - 1 - k] = 1
+    train = denoiser.nets.training_model(len(order), size)
+    pred = train.predict([clip, np.full((1, 1), 20 / 255, np.float32), centre,
+                          np.full((1, 1), k / MAX_DELAY, np.float32)], verbose=0)[0]
+    ref = np.clip(np.rint(pred * 255), 0, 255)
+    assert np.abs(ref - out[t].astype(int)).max() <= 1  # float rounding only
+
+
+def test_denoising_improves_psnr(denoiser):
+    clean = [synth_frame(i, 64, 48) for i in range(8)]
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(c + rng.normal(0, 20, c.shape), 0, 255).astype(np.uint8) for c in clean]
+    out = [c for _, c in denoiser.run(Frame(i, i, None, f) for i, f in enumerate(noisy))]
+    mse = lambda a, b: np.mean((np.float64(a) - b) ** 2)  # noqa: E731
+    assert np.mean([mse(o, c) for o, c in zip(out, clean)]) < 0.5 * np.mean([mse(n, c) for n, c in zip(noisy, clean)])
+
+
+def test_pad_to_multiple_keeps_content():
+    rgb = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    padded = pad_to_multiple(rgb, 4)
+    assert padded.shape == (8, 8, 3)
+    assert np.array_equal(padded[:5, :7], rgb)
+
+
+def test_rejects_bad_windows():
+    for window in (0, 2, 2 * MAX_DELAY + 3):
+        with pytest.raises(ValueError):
+            Denoiser(window=window)

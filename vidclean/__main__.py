@@ -1,0 +1,5 @@
+import sys
+
+from vidclean.cli import main
+
+sys.exit(main())

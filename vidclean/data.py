@@ -1,0 +1,151 @@
+"""Training data: clean clips and stills from disk, turned into noisy/clean batches.
+
+A *clip* is a folder of consecutive frames (``00000.jpg``, ``001.png``, ...) or a video file.
+A *still* is one image; it becomes a clip by synthetic camera motion (drift, zoom, small rotation,
+per-frame jitter). Batches are random crops of consecutive frames with flips/rotations and
+synthetic noise (mostly Gaussian, some camera-like), reproducible from (seed, epoch, index).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+
+from vidclean.model import MAX_DELAY
+from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
+
+
+def read_image(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image {path}")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def read_clip(path: Path, max_frames: int | None = None) -> np.ndarray:
+    """(T, H, W, 3) uint8 from a frame folder or a video file."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)[:max_frames]
+        return np.stack([read_image(p) for p in files])
+    from vidclean.reader import open_video
+
+    with open_video(path) as stream:
+        frames = []
+        for frame in stream:
+            frames.append(frame.rgb)
+            if max_frames and len(frames) >= max_frames:
+                break
+    return np.stack(frames)
+
+
+def find_clips(root: Path) -> list[Path]:
+    """Frame folders and video files at or below ``root``."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    found = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTS:
+            found.append(p)
+        elif p.is_dir() and any(c.suffix.lower() in IMAGE_EXTS for c in p.iterdir()):
+            found.append(p)
+    if root.is_dir() and any(c.suffix.lower() in IMAGE_EXTS for c in root.iterdir()):
+        found.insert(0, root)
+    return found
+
+
+def find_stills(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+
+
+def moving_still(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A (frames, size, size, 3) clip of a still seen by a drifting, zooming, shaky camera."""
+    h, w = image.shape[:2]
+    cx, cy = rng.uniform(size, w - size), rng.uniform(size, h - size)
+    vx, vy = rng.normal(0, 2.0, 2)
+    zoom_rate = rng.normal(0, 0.01)
+    spin = rng.normal(0, 0.3)
+    out = []
+    for t in range(frames):
+        jx, jy = rng.normal(0, 0.5, 2)
+        m = cv2.getRotationMatrix2D((cx + vx * t + jx, cy + vy * t + jy), spin * t, 1 + zoom_rate * t)
+        m[:, 2] += size / 2 - np.array([cx + vx * t + jx, cy + vy * t + jy])
+        out.append(cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return np.stack(out)
+
+
+def augment(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Same random flip / 90-degree rotation / time reversal for every frame of a clip."""
+    if rng.random() < 0.5:
+        clip = clip[:, :, ::-1]
+    clip = np.rot90(clip, int(rng.integers(4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        clip = clip[::-1]
+    return np.ascontiguousarray(clip)
+
+
+def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: float) -> tuple[np.ndarray, float]:
+    """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale)."""
+    if rng.random() < camera_fraction:
+        noisy = add_camera_noise(clean, 10 ** rng.uniform(-4, -2), 10 ** rng.uniform(-3, -1.7), rng)
+        sigma = float(np.std(noisy.astype(np.float32) - clean))
+        return noisy, min(sigma, MAX_SIGMA)
+    sigma = float(rng.uniform(0, MAX_SIGMA))
+    return add_gaussian(clean, sigma, rng), sigma
+
+
+class ClipBatches(keras.utils.PyDataset):
+    """Batches of (noisy clip, sigma, centre one-hot, delay) -> clean centre frame, all 0-1 floats."""
+
+    def __init__(self, clips, stills, *, frames=7, patch=64, batch=16, steps=200,
+                 camera_fraction=0.2, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.clips, self.stills = clips, stills
+        self.frames, self.patch, self.batch, self.steps = frames, patch, batch, steps
+        self.camera_fraction, self.seed = camera_fraction, seed
+        self.epoch = 0
+        weights = np.array([len(c) for c in clips] + [20] * len(stills), np.float64)
+        self.p = weights / weights.sum()
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        i = rng.choice(len(self.p), p=self.p)
+        t, p = self.frames, self.patch
+        if i < len(self.clips):
+            clip = self.clips[i]
+            n, h, w = clip.shape[:3]
+            s, y, x = rng.integers(n - t + 1), rng.integers(h - p + 1), rng.integers(w - p + 1)
+            return augment(clip[s:s + t, y:y + p, x:x + p], rng)
+        return augment(moving_still(self.stills[i - len(self.clips)], t, p, rng), rng)
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        t, b = self.frames, self.batch
+        noisy = np.empty((b, t, self.patch, self.patch, 3), np.float32)
+        clean = np.empty((b, self.patch, self.patch, 3), np.float32)
+        sigma = np.empty((b, 1), np.float32)
+        centre = np.zeros((b, t), np.float32)
+        delay = rng.integers(0, MAX_DELAY + 1, b)
+        for j in range(b):
+            clip = self.sample(rng)
+            n, s = make_noisy(clip, rng, self.camera_fraction)
+            if rng.random() < 0.3:  # robustness to a misestimated noise level
+                s *= rng.uniform(0.85, 1.15)
+            c = t - 1 - delay[j]
+            noisy[j] = n / 255.0
+            clean[j] = clip[c] / 255.0
+            sigma[j] = s / 255.0
+            centre[j, c] = 1.0
+        return (noisy, sigma, centre, (delay[:, None] / MAX_DELAY).astype(np.float32)), clean

@@ -1,0 +1,225 @@
+"""The denoising network: a per-frame CNN encoder, a ConvLSTM over time, and a decoder.
+
+Streaming design (work per frame does not grow with the window):
+
+* ``encoder`` runs once per frame: noisy RGB + noise map -> a half-resolution skip feature and a
+  quarter-resolution feature ``f``.
+* ``temporal`` is one step of a ConvLSTM over ``f``; its state is carried from frame to frame, so
+  every frame enters the recurrence exactly once.
+* ``decoder`` cleans the centre frame ``t`` of a window of ``2k+1`` frames from that frame's own
+  features and the ConvLSTM state after frame ``t+k`` (which has seen the ``k`` frames ahead of it
+  as well as everything before). ``k`` is an input of the decoder, so one network serves any window.
+
+Model code uses Keras 3 layers and ``keras.ops`` only, so it runs on the TensorFlow, JAX and
+PyTorch backends alike. Frame height and width must be multiples of ``SIZE_MULTIPLE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net
+MAX_DELAY = 3  # decoder's look-ahead input is scaled by this (window 7 at most in training)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Widths of one preset's network."""
+
+    skip: int = 32  # half-resolution encoder / decoder width
+    feat: int = 48  # quarter-resolution feature width
+    lstm: int = 32  # ConvLSTM state width
+
+
+PRESETS = {
+    "balanced": NetConfig(skip=32, feat=48, lstm=32),
+}
+
+
+@keras.saving.register_keras_serializable(package="vidclean")
+class PixelUnshuffle(layers.Layer):
+    """Space-to-depth: (B, H, W, C) -> (B, H/r, W/r, C*r*r)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        r = self.factor
+        b, h, w, c = ops.shape(x)
+        x = ops.reshape(x, (-1, h // r, r, w // r, r, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, h // r, w // r, r * r * c))
+
+    def compute_output_shape(self, shape):
+        r = self.factor
+        b, h, w, c = shape
+        return (b, None if h is None else h // r, None if w is None else w // r, c * r * r)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="vidclean")
+class PixelShuffle(layers.Layer):
+    """Depth-to-space: (B, H, W, C*r*r) -> (B, H*r, W*r, C)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        r = self.factor
+        b, h, w, c = ops.shape(x)
+        x = ops.reshape(x, (-1, h, w, r, r, c // (r * r)))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, h * r, w * r, c // (r * r)))
+
+    def compute_output_shape(self, shape):
+        r = self.factor
+        b, h, w, c = shape
+        return (b, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="vidclean")
+class ConstantMap(layers.Layer):
+    """Broadcasts a per-sample scalar (B, 1) to a one-channel map shaped like ``like``."""
+
+    def call(self, value, like):
+        return ops.ones_like(like[..., :1]) * ops.reshape(value, (-1, 1, 1, 1))
+
+
+@keras.saving.register_keras_serializable(package="vidclean")
+class ConvLSTMCell(layers.Layer):
+    """One step of a convolutional LSTM: (x, h, c) -> (h', c').
+
+    Keras' own ConvLSTM2D needs static frame sizes; this cell takes any size and is stepped by
+    the caller, which is what streaming needs (one step per frame, state carried).
+    """
+
+    def __init__(self, units: int, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.kernel_size = kernel_size
+        self.gates = layers.Conv2D(4 * units, kernel_size, padding="same", name="gates")
+
+    def build(self, x_shape, h_shape=None, c_shape=None):
+        self.gates.build((*x_shape[:-1], x_shape[-1] + self.units))
+
+    def call(self, x, h, c):
+        i, f, o, g = ops.split(self.gates(ops.concatenate([x, h], axis=-1)), 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        return ops.sigmoid(o) * ops.tanh(c), c
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "kernel_size": self.kernel_size}
+
+
+def conv(width, name, strides=1, activation="relu"):
+    return layers.Conv2D(width, 3, strides=strides, padding="same", activation=activation, name=name)
+
+
+def build_encoder(cfg: NetConfig) -> keras.Model:
+    frame = keras.Input((None, None, 3), name="frame")
+    noise_map = keras.Input((None, None, 1), name="noise_map")
+    x = PixelUnshuffle(2, name="unshuffle")(layers.Concatenate()([frame, noise_map]))
+    x = conv(cfg.skip, "enc_half_1")(x)
+    skip = conv(cfg.skip, "enc_half_2")(x)
+    f = conv(cfg.feat, "enc_down", strides=2)(skip)
+    f = conv(cfg.feat, "enc_quarter")(f)
+    return keras.Model([frame, noise_map], [skip, f], name="encoder")
+
+
+def build_decoder(cfg: NetConfig) -> keras.Model:
+    frame = keras.Input((None, None, 3), name="frame")
+    skip = keras.Input((None, None, cfg.skip), name="skip")
+    feat = keras.Input((None, None, cfg.feat), name="feat")
+    state = keras.Input((None, None, cfg.lstm), name="state")
+    delay = keras.Input((1,), name="delay")  # look-ahead k / MAX_DELAY
+    d = layers.Concatenate()([feat, state, ConstantMap(name="delay_map")(delay, feat)])
+    d = conv(cfg.feat, "dec_quarter_1")(d)
+    d = conv(cfg.feat, "dec_quarter_2")(d)
+    d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
+    d = layers.Concatenate()([d, skip])
+    d = conv(cfg.skip, "dec_half_1")(d)
+    d = conv(cfg.skip, "dec_half_2")(d)
+    residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None)(d))
+    clean = layers.Add(name="clean")([frame, residual])
+    return keras.Model([frame, skip, feat, state, delay], clean, name="decoder")
+
+
+class Networks:
+    """The three parts of one preset, sharing weights with the training model built from them."""
+
+    def __init__(self, cfg: NetConfig):
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg)
+        self.decoder = build_decoder(cfg)
+        self.cell = ConvLSTMCell(cfg.lstm, name="temporal_convlstm")
+        feat = keras.Input((None, None, cfg.feat), name="feat")
+        h = keras.Input((None, None, cfg.lstm), name="h")
+        c = keras.Input((None, None, cfg.lstm), name="c")
+        self.temporal = keras.Model([feat, h, c], self.cell(feat, h, c), name="temporal")
+
+    def training_model(self, frames: int, patch: int) -> keras.Model:
+        """Clip (B, T, P, P, 3) + sigma (B, 1) + centre one-hot (B, T) + delay (B, 1) -> centre frame.
+
+        The ConvLSTM runs over all T frames; the centre frame is T-1-k, so the state it is
+        decoded from has seen k frames past it, as in streaming.
+        """
+        cfg = self.cfg
+        clip = keras.Input((frames, patch, patch, 3), name="clip")
+        sigma = keras.Input((1,), name="sigma")
+        centre = keras.Input((frames,), name="centre")
+        delay = keras.Input((1,), name="delay")
+        flat = ops.reshape(clip, (-1, patch, patch, 3))
+        noise_map = ops.ones_like(flat[..., :1]) * ops.reshape(ops.repeat(sigma, frames, axis=0), (-1, 1, 1, 1))
+        skip, feat = self.encoder([flat, noise_map])
+        q, hq = patch // 4, patch // 2
+        feat_seq = ops.reshape(feat, (-1, frames, q, q, cfg.feat))
+        skip_seq = ops.reshape(skip, (-1, frames, hq, hq, cfg.skip))
+        h = c = ops.repeat(ops.zeros_like(feat_seq[:, 0, ..., :1]), cfg.lstm, axis=-1)
+        for t in range(frames):
+            h, c = self.cell(feat_seq[:, t], h, c)
+        pick = ops.reshape(centre, (-1, frames, 1, 1, 1))
+        clean = self.decoder(
+            [
+                ops.sum(clip * pick, axis=1),
+                ops.sum(skip_seq * pick, axis=1),
+                ops.sum(feat_seq * pick, axis=1),
+                h,
+                delay,
+            ]
+        )
+        return keras.Model([clip, sigma, centre, delay], clean, name="vidclean_train")
+
+    def save_weights(self, path):
+        self.training_model(3, 16).save_weights(str(path))
+
+    def load_weights(self, path):
+        self.training_model(3, 16).load_weights(str(path))
+
+
+def weights_path(preset: str) -> Path:
+    return WEIGHTS_DIR / f"{preset}.weights.h5"
+
+
+def config_dict(preset: str) -> dict:
+    return asdict(PRESETS[preset])
+
+
+def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:
+    """Builds a preset's networks and loads its shipped weights (or ``weights`` if given)."""
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    nets = Networks(PRESETS[preset])
+    nets.load_weights(weights or weights_path(preset))
+    return nets

@@ -1,0 +1,168 @@
+"""Train a preset's network from clean clips and stills; checkpoints every epoch and resumes.
+
+    python -m vidclean.train --clips ../shared/data/train/davis ../shared/data/train/sam2 \\
+        --stills ../shared/data/train/stills --val ../shared/data/val --out runs/balanced
+
+Re-running the same command resumes from ``OUT/checkpoint`` (weights, optimizer state, epoch).
+Validation PSNR per sigma is printed and appended to ``OUT/log.csv`` after every epoch; the best
+weights so far are written to ``OUT/best.weights.h5`` (copy them to ``vidclean/weights/`` to ship).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from vidclean.data import ClipBatches, find_clips, find_stills, read_clip, read_image
+from vidclean.metrics import psnr
+from vidclean.model import MAX_DELAY, PRESETS, Networks
+from vidclean.noise import add_gaussian
+
+VAL_SIGMAS = (10, 20, 30, 50)
+
+
+def load_clips(roots, max_frames):
+    clips = [read_clip(p, max_frames) for root in roots for p in find_clips(root)]
+    return [c for c in clips if len(c) >= 8]
+
+
+def validation_set(roots, frames, patch, seed=1234):
+    """Fixed noisy crops of the validation clips: {sigma: (inputs, clean)}, window 5 (k=2)."""
+    rng = np.random.default_rng(seed)
+    clips = load_clips(roots, max_frames=40)
+    k = 2
+    out = {}
+    for sigma in VAL_SIGMAS:
+        noisy, clean = [], []
+        for clip in clips:
+            n, h, w = clip.shape[:3]
+            for s in (0, n // 2):
+                y, x = (h - patch) // 2, (w - patch) // 2
+                crop = clip[s:s + frames, y:y + patch, x:x + patch]
+                noisy.append(add_gaussian(crop, sigma, rng) / 255.0)
+                clean.append(crop[frames - 1 - k] / 255.0)
+        b = len(noisy)
+        centre = np.zeros((b, frames), np.float32)
+        centre[:, frames - 1 - k] = 1
+        inputs = (np.float32(noisy), np.full((b, 1), sigma / 255, np.float32), centre,
+                  np.full((b, 1), k / MAX_DELAY, np.float32))
+        out[sigma] = (inputs, np.float32(clean))
+    return out
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Validates, logs, saves weights + optimizer state each epoch, and stops at a time budget."""
+
+    def __init__(self, nets, val_model, val_set, out: Path, data: ClipBatches, deadline: float):
+        super().__init__()
+        self.nets, self.val_model, self.val_set, self.out = nets, val_model, val_set, out
+        self.data, self.deadline = data, deadline
+        self.state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {"epoch": 0, "best": 0.0}
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = {}
+        for sigma, (inputs, clean) in self.val_set.items():
+            pred = np.clip(self.val_model.predict(inputs, verbose=0, batch_size=8), 0, 1)
+            scores[sigma] = float(np.mean([psnr(p, c, 1.0) for p, c in zip(pred, clean)]))
+        mean = float(np.mean(list(scores.values())))
+        row = {"epoch": epoch + 1, "loss": round(float(logs.get("loss", np.nan)), 6),
+               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               **{f"psnr_s{s}": round(v, 3) for s, v in scores.items()}, "psnr_mean": round(mean, 3),
+               "minutes": round((time.time() - self.started) / 60, 1)}
+        log = self.out / "log.csv"
+        new = not log.exists()
+        with log.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        ckpt = self.out / "checkpoint"
+        ckpt.mkdir(exist_ok=True)
+        self.nets.save_weights(ckpt / "model.weights.h5")
+        opt = self.model.optimizer
+        np.savez(ckpt / "optimizer.npz", *[keras.ops.convert_to_numpy(v) for v in opt.variables])
+        if mean > self.state["best"]:
+            self.state["best"] = mean
+            self.nets.save_weights(self.out / "best.weights.h5")
+        self.state["epoch"] = epoch + 1
+        (self.out / "state.json").write_text(json.dumps(self.state))
+        if time.time() > self.deadline:
+            print(f"time budget reached after epoch {epoch + 1}; re-run the command to resume", flush=True)
+            self.model.stop_training = True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="vidclean train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="+", required=True, help="frame folders / video files, or folders holding them")
+    ap.add_argument("--stills", nargs="*", default=[], help="folders of still images (given synthetic motion)")
+    ap.add_argument("--val", nargs="+", required=True, help="validation clips (never trained on)")
+    ap.add_argument("--out", required=True, help="run folder: checkpoint, log.csv, best weights")
+    ap.add_argument("--preset", default="balanced", choices=sorted(PRESETS))
+    ap.add_argument("--init", help="weights to start from (warm start); ignored when resuming")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=200, help="steps per epoch")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=7, help="clip length per sample (>= 2*MAX_DELAY+1)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--camera-noise", type=float, default=0.2, help="fraction of samples with camera-like noise")
+    ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=0, help="stop (resumably) after this many minutes; 0 = no limit")
+    args = ap.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    deadline = time.time() + args.minutes * 60 if args.minutes else float("inf")
+
+    t0 = time.time()
+    clips = load_clips(args.clips, args.max_frames)
+    stills = [read_image(p) for root in args.stills for p in find_stills(root)]
+    val_set = validation_set(args.val, args.frames, 128)
+    print(f"loaded {len(clips)} clips ({sum(len(c) for c in clips)} frames), {len(stills)} stills, "
+          f"{len(val_set[VAL_SIGMAS[0]][1])} validation crops in {time.time() - t0:.0f}s", flush=True)
+
+    nets = Networks(PRESETS[args.preset])
+    model = nets.training_model(args.frames, args.patch)
+    val_model = nets.training_model(args.frames, 128)
+    total = args.epochs * args.steps
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss="mean_absolute_error", jit_compile=True)
+
+    ckpt = out / "checkpoint"
+    data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
+                       steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
+                       workers=2, max_queue_size=8)
+    callback = Checkpoint(nets, val_model, val_set, out, data, deadline)
+    start_epoch = callback.state["epoch"]
+    if start_epoch and (ckpt / "model.weights.h5").exists():
+        nets.load_weights(ckpt / "model.weights.h5")
+        opt = model.optimizer
+        opt.build(model.trainable_variables)
+        saved = np.load(ckpt / "optimizer.npz")
+        for v, key in zip(opt.variables, saved.files):
+            v.assign(saved[key])
+        data.epoch = start_epoch
+        print(f"resumed at epoch {start_epoch}", flush=True)
+    elif args.init:
+        nets.load_weights(args.init)
+        print(f"warm start from {args.init}", flush=True)
+    if start_epoch >= args.epochs:
+        print("training already complete")
+        return
+    (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+    model.fit(data, epochs=args.epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=2)
+
+
+if __name__ == "__main__":
+    main()
