@@ -57,11 +57,8 @@ def test_streaming_matches_the_training_graph(denoiser):
     order = [2, 1, 0, 1, 2, 3, 4, 5]  # reflected pre-roll x2 x1 x0 x1 x2, then x3 x4 x5
     assert order[len(order) - 1 - k] == t
     clip = np.stack([seq[i].rgb for i in order])[None].astype(np.float32) / 255
-    centre = np.zeros((1, len(order)), np.float32)
-    centre[0, len(order) - 1 - k] = 1
     train = denoiser.nets.training_model(len(order), size)
-    pred = train.predict([clip, np.full((1, 1), 20 / 255, np.float32), centre,
-                          np.full((1, 1), k / MAX_DELAY, np.float32)], verbose=0)[0]
+    pred = train.predict([clip, np.full((1, 1), 20 / 255, np.float32)], verbose=0)[0, k]  # output k: look-ahead k
     ref = np.clip(np.rint(pred * 255), 0, 255)
     assert np.abs(ref - out[t].astype(int)).max() <= 1  # float rounding only
 

@@ -43,7 +43,7 @@ def _sigma(value: str):
 
 
 def _window(value: str) -> int:
-    from vidclean.model import MAX_DELAY
+    from vidclean.registry import MAX_DELAY
 
     try:
         n = int(value)
@@ -55,7 +55,7 @@ def _window(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vidclean.model import PRESETS
+    from vidclean.registry import PRESETS
 
     p = argparse.ArgumentParser(
         prog="vidclean",
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--codec", default="libx264", help="output video codec: libx264 (default), libx265, libvpx-vp9, ffv1, ...")
-    p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17 for x264)")
+    p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def denoise_file(args) -> None:
+    import numpy as np
     from tqdm import tqdm
 
     from vidclean.reader import open_video
@@ -116,7 +117,7 @@ def denoise_file(args) -> None:
             print(f"vidclean: note: {note}", file=sys.stderr)
         seconds = time.time() - start
         used = denoiser.sigmas_used
-        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {min(used):.1f}-{max(used):.1f}" if min(used) != max(used) else f"sigma auto {used[0]:.1f}"
+        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {np.median(used):.1f}"
         print(f"vidclean: {count} frames in {seconds:.1f}s ({count / seconds:.2f} fps), {sigma} -> {args.output}",
               file=sys.stderr)
 

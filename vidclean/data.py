@@ -14,7 +14,7 @@ import cv2
 import keras
 import numpy as np
 
-from vidclean.model import MAX_DELAY
+from vidclean.registry import MAX_DELAY
 from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -102,7 +102,7 @@ def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: flo
 
 
 class ClipBatches(keras.utils.PyDataset):
-    """Batches of (noisy clip, sigma, centre one-hot, delay) -> clean centre frame, all 0-1 floats."""
+    """Batches of (noisy clip, sigma) -> the clean frames the training model outputs, all 0-1 floats."""
 
     def __init__(self, clips, stills, *, frames=7, patch=64, batch=16, steps=200,
                  camera_fraction=0.2, seed=0, **kwargs):
@@ -132,20 +132,17 @@ class ClipBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        t, b = self.frames, self.batch
-        noisy = np.empty((b, t, self.patch, self.patch, 3), np.float32)
-        clean = np.empty((b, self.patch, self.patch, 3), np.float32)
+        t, b, p = self.frames, self.batch, self.patch
+        noisy = np.empty((b, t, p, p, 3), np.float32)
+        clean = np.empty((b, MAX_DELAY + 1, p, p, 3), np.float32)
         sigma = np.empty((b, 1), np.float32)
-        centre = np.zeros((b, t), np.float32)
-        delay = rng.integers(0, MAX_DELAY + 1, b)
+        centres = [t - 1 - k for k in range(MAX_DELAY + 1)]  # the training model's outputs
         for j in range(b):
             clip = self.sample(rng)
             n, s = make_noisy(clip, rng, self.camera_fraction)
             if rng.random() < 0.3:  # robustness to a misestimated noise level
                 s *= rng.uniform(0.85, 1.15)
-            c = t - 1 - delay[j]
             noisy[j] = n / 255.0
-            clean[j] = clip[c] / 255.0
+            clean[j] = clip[centres] / 255.0
             sigma[j] = s / 255.0
-            centre[j, c] = 1.0
-        return (noisy, sigma, centre, (delay[:, None] / MAX_DELAY).astype(np.float32)), clean
+        return (noisy, sigma), clean

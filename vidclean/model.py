@@ -16,29 +16,14 @@ PyTorch backends alike. Frame height and width must be multiples of ``SIZE_MULTI
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
-SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net
-MAX_DELAY = 3  # decoder's look-ahead input is scaled by this (window 7 at most in training)
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+from vidclean.registry import MAX_DELAY, PRESETS, SIZE_MULTIPLE, NetConfig, weights_path
 
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Widths of one preset's network."""
-
-    skip: int = 32  # half-resolution encoder / decoder width
-    feat: int = 48  # quarter-resolution feature width
-    lstm: int = 32  # ConvLSTM state width
-
-
-PRESETS = {
-    "balanced": NetConfig(skip=32, feat=48, lstm=32),
-}
+__all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "load_preset"]
 
 
 @keras.saving.register_keras_serializable(package="vidclean")
@@ -123,14 +108,16 @@ class ConvLSTMCell(layers.Layer):
         return {**super().get_config(), "units": self.units, "kernel_size": self.kernel_size}
 
 
-def conv(width, name, strides=1, activation="relu"):
-    return layers.Conv2D(width, 3, strides=strides, padding="same", activation=activation, name=name)
+def conv(width, name, strides=1, activation="leaky_relu", **kwargs):
+    # leaky: with plain ReLU many units died early in training and learning crawled
+    return layers.Conv2D(width, 3, strides=strides, padding="same", activation=activation, name=name, **kwargs)
 
 
 def build_encoder(cfg: NetConfig) -> keras.Model:
     frame = keras.Input((None, None, 3), name="frame")
     noise_map = keras.Input((None, None, 1), name="noise_map")
-    x = PixelUnshuffle(2, name="unshuffle")(layers.Concatenate()([frame, noise_map]))
+    centred = layers.Rescaling(1.0, offset=-0.5, name="centre")(frame)
+    x = PixelUnshuffle(2, name="unshuffle")(layers.Concatenate()([centred, noise_map]))
     x = conv(cfg.skip, "enc_half_1")(x)
     skip = conv(cfg.skip, "enc_half_2")(x)
     f = conv(cfg.feat, "enc_down", strides=2)(skip)
@@ -151,7 +138,7 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
     d = layers.Concatenate()([d, skip])
     d = conv(cfg.skip, "dec_half_1")(d)
     d = conv(cfg.skip, "dec_half_2")(d)
-    residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None)(d))
+    residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
     clean = layers.Add(name="clean")([frame, residual])
     return keras.Model([frame, skip, feat, state, delay], clean, name="decoder")
 
@@ -170,16 +157,15 @@ class Networks:
         self.temporal = keras.Model([feat, h, c], self.cell(feat, h, c), name="temporal")
 
     def training_model(self, frames: int, patch: int) -> keras.Model:
-        """Clip (B, T, P, P, 3) + sigma (B, 1) + centre one-hot (B, T) + delay (B, 1) -> centre frame.
+        """Clip (B, T, P, P, 3) + sigma (B, 1) -> cleaned frames (B, D, P, P, 3), D = MAX_DELAY + 1.
 
-        The ConvLSTM runs over all T frames; the centre frame is T-1-k, so the state it is
-        decoded from has seen k frames past it, as in streaming.
+        The ConvLSTM runs over all T frames from a zero state; output ``k`` is frame ``T-1-k``
+        decoded with look-ahead ``k`` from the final state, exactly as the streaming engine
+        decodes the centre of a window of ``2k+1``. One clip thus trains every window size.
         """
         cfg = self.cfg
         clip = keras.Input((frames, patch, patch, 3), name="clip")
         sigma = keras.Input((1,), name="sigma")
-        centre = keras.Input((frames,), name="centre")
-        delay = keras.Input((1,), name="delay")
         flat = ops.reshape(clip, (-1, patch, patch, 3))
         noise_map = ops.ones_like(flat[..., :1]) * ops.reshape(ops.repeat(sigma, frames, axis=0), (-1, 1, 1, 1))
         skip, feat = self.encoder([flat, noise_map])
@@ -189,31 +175,26 @@ class Networks:
         h = c = ops.repeat(ops.zeros_like(feat_seq[:, 0, ..., :1]), cfg.lstm, axis=-1)
         for t in range(frames):
             h, c = self.cell(feat_seq[:, t], h, c)
-        pick = ops.reshape(centre, (-1, frames, 1, 1, 1))
+        delays = range(MAX_DELAY + 1)
+        centres = [frames - 1 - k for k in delays]
+        # all look-aheads in one decoder call: stack them along the batch axis
         clean = self.decoder(
             [
-                ops.sum(clip * pick, axis=1),
-                ops.sum(skip_seq * pick, axis=1),
-                ops.sum(feat_seq * pick, axis=1),
-                h,
-                delay,
+                ops.concatenate([clip[:, t] for t in centres], axis=0),
+                ops.concatenate([skip_seq[:, t] for t in centres], axis=0),
+                ops.concatenate([feat_seq[:, t] for t in centres], axis=0),
+                ops.concatenate([h] * len(centres), axis=0),
+                ops.concatenate([ops.ones_like(sigma) * (k / MAX_DELAY) for k in delays], axis=0),
             ]
         )
-        return keras.Model([clip, sigma, centre, delay], clean, name="vidclean_train")
+        clean = ops.transpose(ops.reshape(clean, (len(centres), -1, patch, patch, 3)), (1, 0, 2, 3, 4))
+        return keras.Model([clip, sigma], clean, name="vidclean_train")
 
     def save_weights(self, path):
         self.training_model(3, 16).save_weights(str(path))
 
     def load_weights(self, path):
         self.training_model(3, 16).load_weights(str(path))
-
-
-def weights_path(preset: str) -> Path:
-    return WEIGHTS_DIR / f"{preset}.weights.h5"
-
-
-def config_dict(preset: str) -> dict:
-    return asdict(PRESETS[preset])
 
 
 def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:

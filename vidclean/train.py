@@ -33,10 +33,10 @@ def load_clips(roots, max_frames):
 
 
 def validation_set(roots, frames, patch, seed=1234):
-    """Fixed noisy crops of the validation clips: {sigma: (inputs, clean)}, window 5 (k=2)."""
+    """Fixed noisy crops of the validation clips: {sigma: (inputs, clean)}."""
     rng = np.random.default_rng(seed)
     clips = load_clips(roots, max_frames=40)
-    k = 2
+    centres = [frames - 1 - k for k in range(MAX_DELAY + 1)]
     out = {}
     for sigma in VAL_SIGMAS:
         noisy, clean = [], []
@@ -46,12 +46,8 @@ def validation_set(roots, frames, patch, seed=1234):
                 y, x = (h - patch) // 2, (w - patch) // 2
                 crop = clip[s:s + frames, y:y + patch, x:x + patch]
                 noisy.append(add_gaussian(crop, sigma, rng) / 255.0)
-                clean.append(crop[frames - 1 - k] / 255.0)
-        b = len(noisy)
-        centre = np.zeros((b, frames), np.float32)
-        centre[:, frames - 1 - k] = 1
-        inputs = (np.float32(noisy), np.full((b, 1), sigma / 255, np.float32), centre,
-                  np.full((b, 1), k / MAX_DELAY, np.float32))
+                clean.append(crop[centres] / 255.0)
+        inputs = (np.float32(noisy), np.full((len(noisy), 1), sigma / 255, np.float32))
         out[sigma] = (inputs, np.float32(clean))
     return out
 
@@ -70,7 +66,8 @@ class Checkpoint(keras.callbacks.Callback):
         scores = {}
         for sigma, (inputs, clean) in self.val_set.items():
             pred = np.clip(self.val_model.predict(inputs, verbose=0, batch_size=8), 0, 1)
-            scores[sigma] = float(np.mean([psnr(p, c, 1.0) for p, c in zip(pred, clean)]))
+            # window 5 (look-ahead k=2), the default
+            scores[sigma] = float(np.mean([psnr(p[2], c[2], 1.0) for p, c in zip(pred, clean)]))
         mean = float(np.mean(list(scores.values())))
         row = {"epoch": epoch + 1, "loss": round(float(logs.get("loss", np.nan)), 6),
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),

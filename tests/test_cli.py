@@ -1,0 +1,161 @@
+"""The command line, end to end on real (small) videos: what a user sees and gets."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidclean.data import read_clip
+from vidclean.reader import open_video
+
+from conftest import audio_duration, make_video, psnr
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def vidclean(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "vidclean", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def assert_clean_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidclean: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_help_shows_usage_and_examples():
+    r = vidclean("--help")
+    assert r.returncode == 0
+    assert "usage: vidclean" in r.stdout and "examples:" in r.stdout and "--sigma" in r.stdout
+
+
+def test_cleans_the_noisy_sample_keeping_frames_rate_size_and_audio(tmp_path):
+    src, out = SAMPLES / "foliage_noisy.mp4", tmp_path / "clean.mp4"
+    r = vidclean(src, out)
+    assert r.returncode == 0, r.stderr
+    assert "30 frames" in r.stderr  # the one-line summary
+    with open_video(src) as a, open_video(out) as b:
+        assert (b.info.width, b.info.height, b.info.fps) == (a.info.width, a.info.height, a.info.fps)
+        assert [f.pts for f in b] == [f.pts for f in a]
+    assert abs(audio_duration(out) - audio_duration(src)) < 0.05
+    clean, noisy, cleaned = (read_clip(p) for p in (SAMPLES / "foliage_clean.mp4", src, out))
+    before = np.mean([psnr(n, c) for n, c in zip(noisy, clean)])
+    after = np.mean([psnr(o, c) for o, c in zip(cleaned, clean)])
+    assert after > before + 4, (before, after)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp file left
+
+
+def test_h264_aac_mp4_at_25fps_keeps_count_rate_size_and_audio(tmp_path, mp4_25fps_audio):
+    src, _ = mp4_25fps_audio
+    out = tmp_path / "out.mp4"
+    r = vidclean(src, out, "--sigma", 15, "--quiet")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.width, v.height, v.average_rate) == ("h264", 96, 64, 25)
+        assert sum(1 for _ in c.decode(v)) == 20
+    assert abs(audio_duration(out) - audio_duration(src)) < 0.05
+
+
+def test_ffv1_output_is_lossless_rgb(tmp_path):
+    src = tmp_path / "in.mkv"
+    make_video(src, 6, 48, 32, codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "out.mkv"
+    assert vidclean(src, out, "--codec", "ffv1", "--sigma", 10, "-q").returncode == 0
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "ffv1"
+    # the file holds exactly what the engine produced: re-encode it losslessly and compare
+    again = tmp_path / "again.mkv"
+    assert vidclean(out, again, "--codec", "ffv1", "--sigma", 0, "--window", 1, "-q").returncode == 0
+    assert len(read_clip(out)) == len(read_clip(again)) == 6
+
+
+def test_refuses_to_overwrite_without_y(tmp_path, mp4_25fps_audio):
+    src, _ = mp4_25fps_audio
+    out = tmp_path / "exists.mp4"
+    out.write_bytes(b"precious")
+    assert_clean_error(vidclean(src, out), "exists")
+    assert out.read_bytes() == b"precious"
+    assert vidclean(src, out, "-y", "-q", "--sigma", 5).returncode == 0
+    assert len(read_clip(out)) == 20
+
+
+def _file(name, data):
+    def make(folder):
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda d: d / "missing.mp4", ["missing.mp4"]),
+    (lambda d: d, ["directory"]),
+    (_file("empty.mp4", b""), ["empty"]),
+    (_file("text.mp4", b"hello, not a video\n" * 50), ["text.mp4"]),
+    (_file("noise.mp4", np.random.default_rng(0).bytes(4096)), ["noise.mp4"]),
+])
+def test_bad_input_is_one_line_and_exit_2_with_no_output(tmp_path, make, words):
+    src = make(tmp_path)
+    out = tmp_path / "out" / "clean.mp4"
+    out.parent.mkdir()
+    assert_clean_error(vidclean(src, out), *words)
+    assert os.listdir(out.parent) == []
+
+
+def test_audio_only_input_is_refused(tmp_path, mp4_25fps_audio):
+    src = tmp_path / "audio.m4a"
+    with av.open(str(mp4_25fps_audio[0])) as i, av.open(str(src), "w", format="mp4") as o:
+        a = o.add_stream_from_template(i.streams.audio[0])
+        for packet in i.demux(i.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = a
+                o.mux(packet)
+    assert_clean_error(vidclean(src, tmp_path / "out.mp4"), "video stream")
+
+
+def test_bad_output_paths(tmp_path, mp4_25fps_audio):
+    src, _ = mp4_25fps_audio
+    assert_clean_error(vidclean(src, src, "-y"), "input")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(src)
+    assert_clean_error(vidclean(src, link, "-y"), "input")
+    assert_clean_error(vidclean(src, tmp_path / "nowhere" / "out.mp4"), "directory")
+    assert_clean_error(vidclean(src, tmp_path / "out.unknownext"), "format")
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4", "link.mp4"]
+
+
+@pytest.mark.parametrize("args", [["--window", "4"], ["--window", "9"], ["--sigma", "loud"], ["--preset", "nope"]])
+def test_bad_options_exit_2(tmp_path, mp4_25fps_audio, args):
+    r = vidclean(mp4_25fps_audio[0], tmp_path / "out.mp4", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_leaves_no_output(tmp_path, sig, code):
+    src = tmp_path / "long.mp4"
+    make_video(src, 400, 160, 120)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vidclean", str(src), str(out), "--sigma", "10"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(p.startswith(".out.partial") for p in os.listdir(tmp_path)):
+        time.sleep(0.2)
+    time.sleep(2)  # well into the stream
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["long.mp4"]
