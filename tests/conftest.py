@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 # Encoder options that keep test inputs close to the frames given.
 _QUALITY = {"libx264": {"crf": "10"}, "libx265": {"crf": "10", "x265-params": "log-level=error"}}

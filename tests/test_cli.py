@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import av
 import numpy as np
@@ -14,9 +13,7 @@ import pytest
 from vidclean.data import read_clip
 from vidclean.reader import open_video
 
-from conftest import audio_duration, make_video, psnr
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+from conftest import SAMPLES, audio_duration, make_video, psnr
 
 
 def vidclean(*args, **kwargs):
@@ -159,3 +156,15 @@ def test_interrupt_leaves_no_output(tmp_path, sig, code):
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == ["long.mp4"]
+
+
+def test_odd_size_rotation_and_vfr_come_through(tmp_path):
+    src, out = tmp_path / "phone.mp4", tmp_path / "out.mp4"
+    pts = [0, 40, 80, 150, 190, 260, 300]  # milliseconds: variable frame rate
+    make_video(src, len(pts), 177, 99, rotation=90, pts=pts)
+    r = vidclean(src, out, "--sigma", 10)
+    assert r.returncode == 0, r.stderr
+    assert "4:4:4" in r.stderr or "yuv444p" in r.stderr  # the note about odd sizes
+    with open_video(src) as a, open_video(out) as b:
+        assert (b.info.width, b.info.height, b.info.rotation) == (177, 99, 90)
+        assert [f.time for f in b] == pytest.approx([f.time for f in a])

@@ -6,7 +6,7 @@ For every clip and sigma, Gaussian noise (fixed seed, clipped to 8 bits) is writ
 FFV1; ``vidclean noisy.mkv out.mkv --codec ffv1`` runs through the real command line, once with
 the true sigma and once with ``--sigma auto``, and the result is read back and compared with the
 clean frames. OpenCV's ``fastNlMeansDenoisingColoredMulti`` (temporal window 5) runs on the same
-noisy frames with its ``h`` tuned per sigma on the clip's middle frames (the best of a grid), which
+noisy frames with its ``h`` tuned per sigma on the clip's middle frame (the best of a grid), which
 favours it. Prints a PSNR/SSIM table and writes it to JSON.
 """
 
@@ -26,7 +26,8 @@ from vidclean.data import read_clip
 from vidclean.metrics import psnr, ssim
 from vidclean.noise import add_gaussian
 
-NLM_H_GRID = (0.5, 0.65, 0.8, 1.0)  # h = factor * sigma
+NLM_H_GRID = (0.3, 0.4, 0.5, 0.65)  # h = factor * sigma (the optimum was 0.5 or below in trials)
+COLUMNS = {"vidclean": "vidclean", "auto": "vidclean_auto", "nlm": "nlm"}  # --methods -> table column
 
 
 def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
@@ -40,12 +41,12 @@ def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
         out.mux(stream.encode())
 
 
-def nlm_multi(noisy: np.ndarray, h: float, window: int = 5) -> np.ndarray:
-    """OpenCV multi-frame NLM on every frame, the temporal window reflected at the ends."""
+def nlm_multi(noisy: np.ndarray, h: float, window: int = 5, only=None) -> np.ndarray:
+    """OpenCV multi-frame NLM on every frame (or the indices ``only``), the window reflected at the ends."""
     bgr = [np.ascontiguousarray(f[..., ::-1]) for f in noisy]
     n, k = len(bgr), window // 2
     out = []
-    for t in range(n):
+    for t in range(n) if only is None else only:
         idx = [abs(i) if i < 0 else (2 * (n - 1) - i if i >= n else i) for i in range(t - k, t + k + 1)]
         res = cv2.fastNlMeansDenoisingColoredMulti([bgr[i] for i in idx], k, window, None, h, h, 7, 21)
         out.append(res[..., ::-1])
@@ -74,11 +75,16 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=12, help="frames per clip (default 12)")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[10, 20, 30, 50])
     ap.add_argument("--preset", default="balanced")
-    ap.add_argument("--no-nlm", action="store_true", help="skip OpenCV NLM (slow)")
+    ap.add_argument("--methods", nargs="+", default=["vidclean", "auto", "nlm"], choices=["vidclean", "auto", "nlm"],
+                    help="what to run: vidclean with the true sigma, with --sigma auto, OpenCV NLM")
+    ap.add_argument("--reuse", help="a previous run's JSON: take the figures of methods not run now from it "
+                                    "(same clips, frames, sigmas and seed), e.g. the slow NLM baseline")
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args(argv)
 
+    previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
+    methods = ["noisy"] + [COLUMNS[m] for m in COLUMNS if m in args.methods or previous]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -90,16 +96,21 @@ def main(argv=None) -> int:
                 noisy = add_gaussian(clean, sigma, rng)
                 noisy_path = tmp / f"{name}_s{sigma:g}.mkv"
                 write_ffv1(noisy_path, noisy)
-                row = {"clip": name, "sigma": sigma, "frames": len(clean)}
+                row = {"clip": name, "sigma": sigma, "frames": len(clean), "seed": args.seed}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
-                for label, s in (("vidclean", sigma), ("vidclean_auto", "auto")):
+                old = previous.get((name, sigma, len(clean), args.seed), {})
+                row.update({k: v for k, v in old.items() if k not in row})
+                for method in ("vidclean", "auto"):
+                    if method not in args.methods:
+                        continue
+                    label = COLUMNS[method]
                     t = time.time()
-                    out = run_vidclean(noisy_path, tmp / "out.mkv", s, args.preset)
+                    out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else sigma, args.preset)
                     row[f"{label}_psnr"], row[f"{label}_ssim"] = scores(out, clean)
                     row[f"{label}_seconds"] = round(time.time() - t, 1)
-                if not args.no_nlm:
-                    mid = slice(len(noisy) // 2 - 1, len(noisy) // 2 + 2)
-                    best = max(NLM_H_GRID, key=lambda f: scores(nlm_multi(noisy, f * sigma)[mid], clean[mid])[0])
+                if "nlm" in args.methods:
+                    mid = [len(noisy) // 2]
+                    best = max(NLM_H_GRID, key=lambda f: scores(nlm_multi(noisy, f * sigma, only=mid), clean[mid])[0])
                     t = time.time()
                     out = nlm_multi(noisy, best * sigma)
                     row["nlm_psnr"], row["nlm_ssim"] = scores(out, clean)
@@ -108,11 +119,12 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
-    methods = ["noisy", "vidclean", "vidclean_auto"] + ([] if args.no_nlm else ["nlm"])
     print(f"\nmean PSNR / SSIM over {len(args.clips)} clips ({args.frames} frames each)")
     print(f"{'sigma':>6} " + " ".join(f"{m:>22}" for m in methods))
     for sigma in args.sigmas:
         sel = [r for r in rows if r["sigma"] == sigma]
+        if not all(m + "_psnr" in r for r in sel for m in methods):
+            continue
         cells = [f"{np.mean([r[m + '_psnr'] for r in sel]):8.2f} / {np.mean([r[m + '_ssim'] for r in sel]):.4f}" for m in methods]
         print(f"{sigma:>6g} " + " ".join(f"{c:>22}" for c in cells))
     Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from vidclean.noise import SigmaTracker, add_camera_noise, add_gaussian, estimate_sigma
+
+from conftest import synth_frame
+
+
+@pytest.fixture(scope="module")
+def clean_frame():
+    return synth_frame(3, 360, 240)
+
+
+def test_gaussian_noise_is_8_bit_and_has_the_asked_level():
+    rng = np.random.default_rng(0)
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    noisy = add_gaussian(flat, 20, rng)
+    assert noisy.dtype == np.uint8
+    assert abs(np.std(noisy.astype(float)) - 20) < 0.5
+
+
+@pytest.mark.parametrize("sigma", [5, 10, 20, 30, 50])
+def test_estimate_within_15_percent_on_flat_and_natural_frames(clean_frame, sigma):
+    rng = np.random.default_rng(sigma)
+    flat = np.full((240, 360, 3), 120, np.uint8)
+    assert estimate_sigma(add_gaussian(flat, sigma, rng)) == pytest.approx(sigma, rel=0.1)
+    assert estimate_sigma(add_gaussian(clean_frame, sigma, rng)) == pytest.approx(sigma, rel=0.15)
+
+
+def test_clean_frame_estimates_low(clean_frame):
+    assert estimate_sigma(clean_frame) < 2
+
+
+def test_camera_noise_is_signal_dependent_and_colour_correlated():
+    rng = np.random.default_rng(0)
+    dark, bright = np.full((100, 100, 3), 30, np.uint8), np.full((100, 100, 3), 200, np.uint8)
+    linear = lambda x: (x.astype(float) / 255) ** 2.2  # noqa: E731
+    n_dark = linear(add_camera_noise(dark, 1e-2, 1e-3, rng)) - linear(dark)
+    n_bright = linear(add_camera_noise(bright, 1e-2, 1e-3, rng)) - linear(bright)
+    assert np.std(n_bright) > 3 * np.std(n_dark)  # shot noise grows with the signal in linear light
+    n_bright = add_camera_noise(bright, 1e-2, 1e-3, rng).astype(float) - 200
+    corr = np.corrcoef(n_bright[..., 0].ravel(), n_bright[..., 1].ravel())[0, 1]
+    assert corr < -0.1  # the colour matrix's negative off-diagonal terms anti-correlate R and G
+
+
+def test_tracker_smooths_over_time():
+    rng = np.random.default_rng(0)
+    flat = np.full((120, 160, 3), 100, np.uint8)
+    tracker = SigmaTracker(history=5)
+    values = [tracker.update(add_gaussian(flat, 20, rng)) for _ in range(5)]
+    values.append(tracker.update(add_gaussian(flat, 40, rng)))  # one outlier frame barely moves it
+    assert values[-1] == pytest.approx(20, rel=0.1)
