@@ -161,7 +161,7 @@ def test_interrupt_leaves_no_output(tmp_path, sig, code):
 def test_odd_size_rotation_and_vfr_come_through(tmp_path):
     src, out = tmp_path / "phone.mp4", tmp_path / "out.mp4"
     pts = [0, 40, 80, 150, 190, 260, 300]  # milliseconds: variable frame rate
-    make_video(src, len(pts), 177, 99, rotation=90, pts=pts)
+    make_video(src, len(pts), 177, 99, pix_fmt="yuv444p", rotation=90, pts=pts)
     r = vidclean(src, out, "--sigma", 10)
     assert r.returncode == 0, r.stderr
     assert "4:4:4" in r.stderr or "yuv444p" in r.stderr  # the note about odd sizes
