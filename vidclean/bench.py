@@ -26,7 +26,7 @@ from vidclean.data import read_clip
 from vidclean.metrics import psnr, ssim
 from vidclean.noise import add_gaussian
 
-NLM_H_GRID = (0.3, 0.4, 0.5, 0.65)  # h = factor * sigma (the optimum was 0.5 or below in trials)
+NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
 COLUMNS = {"vidclean": "vidclean", "auto": "vidclean_auto", "nlm": "nlm"}  # --methods -> table column
 
 
@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
-    methods = ["noisy"] + [COLUMNS[m] for m in COLUMNS if m in args.methods or previous]
+    methods = ["noisy"] + [c for m, c in COLUMNS.items()
+                           if m in args.methods or any(f"{c}_psnr" in r for r in previous.values())]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
