@@ -26,8 +26,11 @@ examples:
 """
 
 
-class Terminated(Exception):
-    """SIGTERM, turned into an exception so the writer can clean up on the way out."""
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so the writer can clean up on the way out.
+
+    A BaseException, like KeyboardInterrupt, so that library code catching Exception
+    (TensorFlow's import machinery does) lets it through."""
 
 
 def _sigma(value: str):

@@ -81,6 +81,9 @@ class ConstantMap(layers.Layer):
     def call(self, value, like):
         return ops.ones_like(like[..., :1]) * ops.reshape(value, (-1, 1, 1, 1))
 
+    def compute_output_shape(self, value_shape, like_shape):
+        return (*like_shape[:-1], 1)
+
 
 @keras.saving.register_keras_serializable(package="vidclean")
 class ConvLSTMCell(layers.Layer):
