@@ -55,10 +55,10 @@ def validation_set(roots, frames, patch, seed=1234):
 class Checkpoint(keras.callbacks.Callback):
     """Validates, logs, saves weights + optimizer state each epoch, and stops at a time budget."""
 
-    def __init__(self, nets, val_model, val_set, out: Path, data: ClipBatches, deadline: float):
+    def __init__(self, nets, val_model, val_set, out: Path, deadline: float):
         super().__init__()
         self.nets, self.val_model, self.val_set, self.out = nets, val_model, val_set, out
-        self.data, self.deadline = data, deadline
+        self.deadline = deadline
         self.state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {"epoch": 0, "best": 0.0}
         self.started = time.time()
 
@@ -140,7 +140,7 @@ def main(argv=None):
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
                        workers=2, max_queue_size=8)
-    callback = Checkpoint(nets, val_model, val_set, out, data, deadline)
+    callback = Checkpoint(nets, val_model, val_set, out, deadline)
     start_epoch = callback.state["epoch"]
     if start_epoch and (ckpt / "model.weights.h5").exists():
         nets.load_weights(ckpt / "model.weights.h5")
