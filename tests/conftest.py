@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 # Encoder options that keep test inputs close to the frames given.
@@ -91,11 +92,6 @@ def audio_duration(path) -> float:
     with av.open(os.fspath(path)) as container:
         stream = container.streams.audio[0]
         return sum(f.samples for f in container.decode(stream)) / stream.rate
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def dir_listing(folder) -> list[str]:

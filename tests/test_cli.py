@@ -15,7 +15,8 @@ from vidclean.data import read_clip
 from vidclean.noise import add_gaussian
 from vidclean.reader import open_video
 
-from conftest import SAMPLES, audio_duration, make_video, psnr
+from conftest import SAMPLES, audio_duration, make_video
+from vidclean.metrics import psnr
 
 
 def vidclean(*args, **kwargs):

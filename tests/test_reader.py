@@ -3,7 +3,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import make_video, psnr
+from conftest import make_video
+from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
 from vidclean.reader import Frame, PyAVStream, VideoInfo, VideoStream, open_video

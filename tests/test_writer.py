@@ -6,7 +6,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import audio_duration, dir_listing, make_video, psnr
+from conftest import audio_duration, dir_listing, make_video
+from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
 from vidclean.reader import open_video

@@ -84,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def denoise_file(args) -> None:
-    import numpy as np
     from tqdm import tqdm
 
     from vidclean.reader import open_video
@@ -108,7 +107,7 @@ def denoise_file(args) -> None:
                 count += 1
                 bar.update()
                 if args.sigma is None:
-                    bar.set_postfix(sigma=f"{denoiser.sigmas_used[-1]:.1f}", refresh=False)
+                    bar.set_postfix(sigma=f"{denoiser.last_sigma:.1f}", refresh=False)
             bar.close()
             if count == 0:
                 raise VidcleanError(f"{args.input}: no frame could be decoded")
@@ -119,8 +118,7 @@ def denoise_file(args) -> None:
         for note in notes:
             print(f"vidclean: note: {note}", file=sys.stderr)
         seconds = time.time() - start
-        used = denoiser.sigmas_used
-        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {np.median(used):.1f}"
+        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {denoiser.mean_sigma:.1f}"
         print(f"vidclean: {count} frames in {seconds:.1f}s ({count / seconds:.2f} fps), {sigma} -> {args.output}",
               file=sys.stderr)
 

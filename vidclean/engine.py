@@ -49,6 +49,7 @@ class Denoiser:
     ``window`` is the odd number of frames each output sees (``2k+1``, at most
     ``2*MAX_DELAY+1``); ``sigma`` is the noise level on the 0-255 scale, or ``None`` to estimate
     it from the frames as they arrive (median of the last 25 per-frame estimates).
+    ``last_sigma`` and ``mean_sigma`` report the level used (flat memory: no per-frame list).
     """
 
     def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None):
@@ -58,7 +59,12 @@ class Denoiser:
         self.window = window
         self.sigma = sigma
         self.tracker = SigmaTracker()
-        self.sigmas_used: list[float] = []
+        self.last_sigma = self.sigma_total = 0.0  # noise level of the last output; sum over outputs
+        self.frames_done = 0
+
+    @property
+    def mean_sigma(self) -> float:
+        return self.sigma_total / max(self.frames_done, 1)
 
     def encode(self, frame: Frame) -> Encoded:
         sigma = self.sigma if self.sigma is not None else self.tracker.update(frame.rgb)
@@ -81,5 +87,7 @@ class Denoiser:
             out = self.nets.decoder.predict_on_batch([centre.image, centre.skip, centre.feat, h, delay])
             height, width = centre.frame.rgb.shape[:2]
             clean = np.clip(np.rint(np.asarray(out)[0, :height, :width] * 255.0), 0, 255).astype(np.uint8)
-            self.sigmas_used.append(centre.sigma)
+            self.last_sigma = centre.sigma
+            self.sigma_total += centre.sigma
+            self.frames_done += 1
             yield centre.frame, clean
