@@ -46,15 +46,13 @@ def _sigma(value: str):
 
 
 def _window(value: str) -> int:
-    from vidclean.registry import MAX_DELAY
+    from vidclean.registry import check_window
 
     try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an odd integer, got {value!r}") from None
-    if n < 1 or n % 2 == 0 or n // 2 > MAX_DELAY:
-        raise argparse.ArgumentTypeError(f"window must be odd, between 1 and {2 * MAX_DELAY + 1}; got {n}")
-    return n
+        return check_window(int(value))
+    except ValueError as e:
+        message = str(e) if value.strip().lstrip("-").isdigit() else f"expected an odd integer, got {value!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

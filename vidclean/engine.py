@@ -21,6 +21,7 @@ import numpy as np
 from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, load_preset
 from vidclean.noise import SigmaTracker
 from vidclean.reader import Frame
+from vidclean.registry import check_window
 from vidclean.window import sliding_windows
 
 
@@ -53,10 +54,8 @@ class Denoiser:
     """
 
     def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None):
-        if window < 1 or window % 2 == 0 or window // 2 > MAX_DELAY:
-            raise ValueError(f"window must be odd, between 1 and {2 * MAX_DELAY + 1}; got {window}")
+        self.window = check_window(window)
         self.nets = load_preset(preset, weights)
-        self.window = window
         self.sigma = sigma
         self.tracker = SigmaTracker()
         self.last_sigma = self.sigma_total = 0.0  # noise level of the last output; sum over outputs

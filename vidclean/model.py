@@ -170,7 +170,7 @@ class Networks:
         clip = keras.Input((frames, patch, patch, 3), name="clip")
         sigma = keras.Input((1,), name="sigma")
         flat = ops.reshape(clip, (-1, patch, patch, 3))
-        noise_map = ops.ones_like(flat[..., :1]) * ops.reshape(ops.repeat(sigma, frames, axis=0), (-1, 1, 1, 1))
+        noise_map = ConstantMap(name="noise_map")(ops.repeat(sigma, frames, axis=0), flat)
         skip, feat = self.encoder([flat, noise_map])
         q, hq = patch // 4, patch // 2
         feat_seq = ops.reshape(feat, (-1, frames, q, q, cfg.feat))

@@ -27,5 +27,12 @@ PRESETS = {
 }
 
 
+def check_window(window: int) -> int:
+    """The window length if the networks support it (odd, 1 to 2*MAX_DELAY+1), else ValueError."""
+    if window < 1 or window % 2 == 0 or window // 2 > MAX_DELAY:
+        raise ValueError(f"window must be odd, between 1 and {2 * MAX_DELAY + 1}; got {window}")
+    return window
+
+
 def weights_path(preset: str) -> Path:
     return WEIGHTS_DIR / f"{preset}.weights.h5"
