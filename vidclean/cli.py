@@ -7,6 +7,7 @@ and turns every user-facing problem into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 import os
 import signal
 import sys
@@ -55,6 +56,16 @@ def _window(value: str) -> int:
         raise argparse.ArgumentTypeError(message) from None
 
 
+def _tile(value: str) -> int:
+    try:
+        tile = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a tile size in pixels, got {value!r}") from None
+    if tile < 128:
+        raise argparse.ArgumentTypeError(f"tile size must be at least 128 pixels, got {tile}")
+    return tile
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vidclean.registry import PRESETS
 
@@ -71,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=_window, default=5, metavar="N",
                    help="odd number of frames each output frame sees (default: 5)")
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
+    p.add_argument("--tile", type=_tile, default=None, metavar="N",
+                   help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--codec", default="libx264", help="output video codec: libx264 (default), libx265, libvpx-vp9, ffv1, ...")
     p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
@@ -84,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 def denoise_file(args) -> None:
     from tqdm import tqdm
 
+    from vidclean.pipeline import Behind
     from vidclean.reader import open_video
     from vidclean.writer import VideoWriter
 
@@ -96,16 +110,19 @@ def denoise_file(args) -> None:
                          overwrite=args.overwrite) as writer:
             from vidclean.engine import Denoiser  # the model loads after the input and output check out
 
-            denoiser = Denoiser(args.preset, args.window, args.sigma, args.weights)
+            denoiser = Denoiser(args.preset, args.window, args.sigma, args.weights, tile=args.tile)
             bar = tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True,
                        disable=args.quiet or not sys.stderr.isatty())
             count = 0
-            for frame, clean in denoiser.run(stream):
-                writer.write(clean, frame.pts)
-                count += 1
-                bar.update()
-                if args.sigma is None:
-                    bar.set_postfix(sigma=f"{denoiser.last_sigma:.1f}", refresh=False)
+            # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
+            # run stops the reading thread before the input is closed, whatever happens
+            with closing(denoiser.run(stream)) as cleaned, Behind(writer.write) as write:
+                for frame, clean in cleaned:
+                    write(clean, frame.pts)
+                    count += 1
+                    bar.update()
+                    if args.sigma is None:
+                        bar.set_postfix(sigma=f"{denoiser.last_sigma:.1f}", refresh=False)
             bar.close()
             if count == 0:
                 raise VidcleanError(f"{args.input}: no frame could be decoded")

@@ -8,10 +8,15 @@ Each frame is encoded once when it is read; the window (vidclean.window) then ha
 references to those encodings. The ConvLSTM state is carried through the stream: the first
 window's items all enter it (the reflected pre-roll), every later window adds only its newest
 item, and the centre frame is decoded from the state ``k`` frames after it.
+
+Decoding and the per-frame preparation (noise estimate, padding, tiling) run on a thread ahead
+of the model (vidclean.pipeline). Frames larger than a pixel budget go through the network in
+overlapping tiles, each with its own recurrent state, blended back with linear ramps.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -20,20 +25,33 @@ import numpy as np
 
 from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, load_preset
 from vidclean.noise import SigmaTracker
+from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
 from vidclean.registry import check_window
 from vidclean.window import sliding_windows
 
+# Largest tile, in pixels, whatever the free memory (1080p fits in one) and the smallest.
+MAX_TILE_PIXELS = 1920 * 1088
+MIN_TILE_PIXELS = 256 * 256
+# Memory a tile costs per pixel while the network runs (measured peak for "balanced", rounded up).
+BYTES_PER_TILE_PIXEL = 1000
+TILE_OVERLAP = 48  # pixels shared by neighbouring tiles; the blending ramp spans them
 
-@dataclass
-class Encoded:
-    """One frame as the network sees it, computed once and shared by every window holding it."""
 
-    frame: Frame
-    image: np.ndarray  # (1, H', W', 3) float32 0-1, padded to the network's size multiple
-    skip: np.ndarray
-    feat: np.ndarray
-    sigma: float
+def fold(rgb: np.ndarray, r: int) -> np.ndarray:
+    """Space-to-depth on an (H, W, C) array: (H/r, W/r, r*r*C), the layout PixelUnshuffle makes."""
+    if r == 1:
+        return rgb
+    h, w, c = rgb.shape
+    return rgb.reshape(h // r, r, w // r, r, c).transpose(0, 2, 1, 3, 4).reshape(h // r, w // r, r * r * c)
+
+
+def unfold(x: np.ndarray, r: int) -> np.ndarray:
+    """Depth-to-space, the inverse of ``fold``."""
+    if r == 1:
+        return x
+    h, w, c = x.shape
+    return x.reshape(h, w, r, r, c // (r * r)).transpose(0, 2, 1, 3, 4).reshape(h * r, w * r, c // (r * r))
 
 
 def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarray:
@@ -44,49 +62,172 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarra
     return rgb
 
 
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable), or 4 GiB if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def tile_budget() -> int:
+    """Pixels one tile may hold, from the memory available now."""
+    return int(min(max(available_memory() // BYTES_PER_TILE_PIXEL, MIN_TILE_PIXELS), MAX_TILE_PIXELS))
+
+
+def _starts(n: int, tile: int, multiple: int) -> list[int]:
+    """Evenly spread tile starts (multiples of ``multiple``) covering ``n`` with overlap."""
+    if n <= tile:
+        return [0]
+    count = math.ceil((n - TILE_OVERLAP) / (tile - TILE_OVERLAP))
+    return [min(round(i * (n - tile) / (count - 1) / multiple) * multiple, n - tile) for i in range(count)]
+
+
+def _ramp(n: int, start: int, size: int) -> np.ndarray:
+    """1-D blending weight of a tile: rises over TILE_OVERLAP pixels from each inner edge."""
+    i = np.arange(size, dtype=np.float32) + 0.5
+    w = np.ones(size, np.float32)
+    if start > 0:
+        w = np.minimum(w, i / TILE_OVERLAP)
+    if start + size < n:
+        w = np.minimum(w, (size - i) / TILE_OVERLAP)
+    return w
+
+
+class Tiling:
+    """Overlapping tiles of one (padded) frame size, all the same size, and how to join them."""
+
+    def __init__(self, height: int, width: int, max_pixels: int, multiple: int = SIZE_MULTIPLE):
+        if height * width <= max_pixels:
+            th, tw = height, width
+        else:  # square tiles, as large as the budget allows (within the frame)
+            side = max(int(math.sqrt(max_pixels)) // multiple * multiple, 2 * TILE_OVERLAP)
+            th, tw = min(side, height), min(side, width)
+        self.height, self.width, self.size = height, width, (th, tw)
+        self.boxes = [(y, x) for y in _starts(height, th, multiple) for x in _starts(width, tw, multiple)]
+        if len(self.boxes) > 1:
+            self.weights = [_ramp(height, y, th)[:, None, None] * _ramp(width, x, tw)[None, :, None] for y, x in self.boxes]
+            total = np.zeros((height, width, 1), np.float32)
+            for (y, x), w in zip(self.boxes, self.weights):
+                total[y:y + th, x:x + tw] += w
+            self.weights = [w / total[y:y + th, x:x + tw] for (y, x), w in zip(self.boxes, self.weights)]
+
+    def split(self, image: np.ndarray) -> list[np.ndarray]:
+        th, tw = self.size
+        return [image[y:y + th, x:x + tw] for y, x in self.boxes]
+
+    def merge(self, tiles: list[np.ndarray]) -> np.ndarray:
+        if len(tiles) == 1:
+            return tiles[0]
+        th, tw = self.size
+        out = np.zeros((self.height, self.width, tiles[0].shape[-1]), np.float32)
+        for (y, x), w, tile in zip(self.boxes, self.weights, tiles):
+            out[y:y + th, x:x + tw] += w * tile
+        return out
+
+
+@dataclass
+class Encoded:
+    """One frame as the network sees it, computed once and shared by every window holding it.
+
+    Lists hold one entry per tile. Features are kept as float16 (half the memory of a window of
+    4K frames); ``skips`` is dropped once the frame has been decoded.
+    """
+
+    frame: Frame
+    images: list[np.ndarray]  # (1, h, w, 3 * scale**2) float32 0-1
+    skips: list[np.ndarray] | None
+    feats: list[np.ndarray]
+    sigma: float
+
+
 class Denoiser:
     """Cleans a stream of frames with a preset's network.
 
     ``window`` is the odd number of frames each output sees (``2k+1``, at most
     ``2*MAX_DELAY+1``); ``sigma`` is the noise level on the 0-255 scale, or ``None`` to estimate
     it from the frames as they arrive (median of the last 25 per-frame estimates).
+    ``tile`` is the largest tile side in pixels, or ``None`` to tile only frames above the pixel
+    budget that the free memory allows (``tile_budget``).
     ``last_sigma`` and ``mean_sigma`` report the level used (flat memory: no per-frame list).
     """
 
-    def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None):
+    def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None,
+                 tile: int | None = None):
         self.window = check_window(window)
         self.nets = load_preset(preset, weights)
         self.sigma = sigma
+        self.tile = tile
         self.tracker = SigmaTracker()
         self.last_sigma = self.sigma_total = 0.0  # noise level of the last output; sum over outputs
         self.frames_done = 0
+        self._tilings: dict[tuple[int, int], Tiling] = {}
 
     @property
     def mean_sigma(self) -> float:
         return self.sigma_total / max(self.frames_done, 1)
 
-    def encode(self, frame: Frame) -> Encoded:
-        sigma = self.sigma if self.sigma is not None else self.tracker.update(frame.rgb)
-        image = pad_to_multiple(frame.rgb)[None].astype(np.float32) / 255.0
-        noise_map = np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
-        skip, feat = self.nets.encoder.predict_on_batch([image, noise_map])
-        return Encoded(frame, image, skip, feat, sigma)
+    def tiling(self, height: int, width: int) -> Tiling:
+        if (height, width) not in self._tilings:
+            budget = tile_budget() if self.tile is None else self.tile**2
+            self._tilings[height, width] = Tiling(height, width, budget)
+        return self._tilings[height, width]
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray]]:
-        """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order."""
+    def prepare(self, frame: Frame) -> tuple[Frame, list[np.ndarray], float]:
+        """The model's inputs for one frame: tiles folded space-to-depth, and its noise level."""
+        sigma = self.sigma if self.sigma is not None else self.tracker.update(frame.rgb)
+        padded = pad_to_multiple(frame.rgb)
+        scale = self.nets.cfg.scale
+        tiles = self.tiling(*padded.shape[:2]).split(padded)
+        return frame, [fold(t, scale)[None].astype(np.float32) * (1 / 255) for t in tiles], sigma
+
+    def encode(self, prepared) -> Encoded:
+        frame, images, sigma = prepared
+        skips, feats = [], []
+        for image in images:
+            noise_map = np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
+            skip, feat = self.nets.encoder.predict_on_batch([image, noise_map])
+            skips.append(np.asarray(skip, np.float16))
+            feats.append(np.asarray(feat, np.float16))
+        return Encoded(frame, images, skips, feats, sigma)
+
+    def run(self, frames: Iterable[Frame], read_ahead: int = 4) -> Iterator[tuple[Frame, np.ndarray]]:
+        """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order.
+
+        ``read_ahead`` frames are decoded and prepared on a thread ahead of the model; 0 reads
+        each frame only when the previous output has been taken (a live source wants that).
+        """
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
-        h = c = None
-        for i, win in enumerate(sliding_windows(map(self.encode, frames), self.window)):
-            for item in win if i == 0 else win[-1:]:
-                if h is None:
-                    h = c = np.zeros(item.feat.shape[:3] + (self.nets.cfg.lstm,), np.float32)
-                h, c = self.nets.temporal.predict_on_batch([item.feat, h, c])
-            centre = win[k]
-            out = self.nets.decoder.predict_on_batch([centre.image, centre.skip, centre.feat, h, delay])
-            height, width = centre.frame.rgb.shape[:2]
-            clean = np.clip(np.rint(np.asarray(out)[0, :height, :width] * 255.0), 0, 255).astype(np.uint8)
-            self.last_sigma = centre.sigma
-            self.sigma_total += centre.sigma
-            self.frames_done += 1
-            yield centre.frame, clean
+        scale = self.nets.cfg.scale
+        states = None  # (h, c) per tile
+        ahead = prefetch(map(self.prepare, frames), read_ahead)
+        try:
+            encoded = map(self.encode, ahead)
+            for i, win in enumerate(sliding_windows(encoded, self.window)):
+                for item in win if i == 0 else win[-1:]:
+                    if states is None:
+                        states = [(np.zeros(f.shape[:3] + (self.nets.cfg.lstm,), np.float32),) * 2 for f in item.feats]
+                    states = [self.nets.temporal.predict_on_batch([f.astype(np.float32), h, c])
+                              for f, (h, c) in zip(item.feats, states)]
+                centre = win[k]
+                outs = [
+                    unfold(np.asarray(self.nets.decoder.predict_on_batch(
+                        [image, skip.astype(np.float32), feat.astype(np.float32), h, delay]))[0], scale)
+                    for image, skip, feat, (h, _) in zip(centre.images, centre.skips, centre.feats, states)
+                ]
+                centre.skips = None  # never needed again: frees most of a frame's cached features
+                height, width = centre.frame.rgb.shape[:2]
+                tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
+                clean = tiling.merge(outs)[:height, :width]
+                clean = np.clip(np.rint(clean * 255.0), 0, 255).astype(np.uint8)
+                self.last_sigma = centre.sigma
+                self.sigma_total += centre.sigma
+                self.frames_done += 1
+                yield centre.frame, clean
+        finally:
+            ahead.close()  # stops the reading thread now, not when collected

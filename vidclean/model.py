@@ -117,31 +117,42 @@ def conv(width, name, strides=1, activation="leaky_relu", **kwargs):
 
 
 def build_encoder(cfg: NetConfig) -> keras.Model:
-    frame = keras.Input((None, None, 3), name="frame")
+    """Frame (space-to-depth by ``cfg.scale``) + noise map -> (skip, feat); computed once per frame."""
+    frame = keras.Input((None, None, 3 * cfg.scale**2), name="frame")
     noise_map = keras.Input((None, None, 1), name="noise_map")
     centred = layers.Rescaling(1.0, offset=-0.5, name="centre")(frame)
-    x = PixelUnshuffle(2, name="unshuffle")(layers.Concatenate()([centred, noise_map]))
-    x = conv(cfg.skip, "enc_half_1")(x)
-    skip = conv(cfg.skip, "enc_half_2")(x)
-    f = conv(cfg.feat, "enc_down", strides=2)(skip)
-    f = conv(cfg.feat, "enc_quarter")(f)
+    x = layers.Concatenate()([centred, noise_map])
+    if cfg.arch == "flat":
+        skip = conv(cfg.skip, "enc_1")(x)
+        f = conv(cfg.feat, "enc_2")(skip)
+    else:
+        x = conv(cfg.skip, "enc_half_1")(PixelUnshuffle(2, name="unshuffle")(x))
+        skip = conv(cfg.skip, "enc_half_2")(x)
+        f = conv(cfg.feat, "enc_down", strides=2)(skip)
+        f = conv(cfg.feat, "enc_quarter")(f)
     return keras.Model([frame, noise_map], [skip, f], name="encoder")
 
 
 def build_decoder(cfg: NetConfig) -> keras.Model:
-    frame = keras.Input((None, None, 3), name="frame")
+    """Centre frame, its (skip, feat) and the ConvLSTM state k frames later -> cleaned centre frame."""
+    channels = 3 * cfg.scale**2
+    frame = keras.Input((None, None, channels), name="frame")
     skip = keras.Input((None, None, cfg.skip), name="skip")
     feat = keras.Input((None, None, cfg.feat), name="feat")
     state = keras.Input((None, None, cfg.lstm), name="state")
     delay = keras.Input((1,), name="delay")  # look-ahead k / MAX_DELAY
     d = layers.Concatenate()([feat, state, ConstantMap(name="delay_map")(delay, feat)])
-    d = conv(cfg.feat, "dec_quarter_1")(d)
-    d = conv(cfg.feat, "dec_quarter_2")(d)
-    d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
-    d = layers.Concatenate()([d, skip])
-    d = conv(cfg.skip, "dec_half_1")(d)
-    d = conv(cfg.skip, "dec_half_2")(d)
-    residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
+    if cfg.arch == "flat":
+        d = layers.Add()([conv(cfg.skip, "dec_1")(d), skip])
+        residual = conv(channels, "dec_out", activation=None, kernel_initializer="zeros")(d)
+    else:
+        d = conv(cfg.feat, "dec_quarter_1")(d)
+        d = conv(cfg.feat, "dec_quarter_2")(d)
+        d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
+        d = layers.Concatenate()([d, skip])
+        d = conv(cfg.skip, "dec_half_1")(d)
+        d = conv(cfg.skip, "dec_half_2")(d)
+        residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
     clean = layers.Add(name="clean")([frame, residual])
     return keras.Model([frame, skip, feat, state, delay], clean, name="decoder")
 
@@ -170,11 +181,12 @@ class Networks:
         clip = keras.Input((frames, patch, patch, 3), name="clip")
         sigma = keras.Input((1,), name="sigma")
         flat = ops.reshape(clip, (-1, patch, patch, 3))
+        if cfg.scale > 1:  # the engine folds frames on 8-bit pixels; here the graph does it
+            flat = PixelUnshuffle(cfg.scale, name="fold")(flat)
         noise_map = ConstantMap(name="noise_map")(ops.repeat(sigma, frames, axis=0), flat)
         skip, feat = self.encoder([flat, noise_map])
-        q, hq = patch // 4, patch // 2
-        feat_seq = ops.reshape(feat, (-1, frames, q, q, cfg.feat))
-        skip_seq = ops.reshape(skip, (-1, frames, hq, hq, cfg.skip))
+        seq = lambda x: ops.reshape(x, (-1, frames, *x.shape[1:]))  # noqa: E731
+        image_seq, skip_seq, feat_seq = seq(flat), seq(skip), seq(feat)
         h = c = ops.repeat(ops.zeros_like(feat_seq[:, 0, ..., :1]), cfg.lstm, axis=-1)
         for t in range(frames):
             h, c = self.cell(feat_seq[:, t], h, c)
@@ -183,13 +195,15 @@ class Networks:
         # all look-aheads in one decoder call: stack them along the batch axis
         clean = self.decoder(
             [
-                ops.concatenate([clip[:, t] for t in centres], axis=0),
+                ops.concatenate([image_seq[:, t] for t in centres], axis=0),
                 ops.concatenate([skip_seq[:, t] for t in centres], axis=0),
                 ops.concatenate([feat_seq[:, t] for t in centres], axis=0),
                 ops.concatenate([h] * len(centres), axis=0),
                 ops.concatenate([ops.ones_like(sigma) * (k / MAX_DELAY) for k in delays], axis=0),
             ]
         )
+        if cfg.scale > 1:
+            clean = PixelShuffle(cfg.scale, name="unfold")(clean)
         clean = ops.transpose(ops.reshape(clean, (len(centres), -1, patch, patch, 3)), (1, 0, 2, 3, 4))
         return keras.Model([clip, sigma], clean, name="vidclean_train")
 

@@ -15,14 +15,23 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Widths of one preset's network."""
+    """Shape of one preset's network.
 
-    skip: int = 32  # half-resolution encoder / decoder width
+    ``arch`` "unet": the frame enters at full resolution; a half-resolution skip path and a
+    quarter-resolution core (ConvLSTM). ``arch`` "flat": the frame enters already folded
+    space-to-depth by ``scale`` (the engine does it on 8-bit pixels, cheaply) and every layer
+    runs at that resolution: much less work per pixel.
+    """
+
+    skip: int = 32  # "unet": half-resolution width; "flat": width of the first layer
     feat: int = 48  # quarter-resolution feature width
     lstm: int = 32  # ConvLSTM state width
+    arch: str = "unet"
+    scale: int = 1  # space-to-depth factor applied to the frame before the network
 
 
 PRESETS = {
+    "fast": NetConfig(skip=32, feat=32, lstm=16, arch="flat", scale=4),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
 }
 
