@@ -154,7 +154,8 @@ def test_bad_output_paths(tmp_path, mp4_25fps_audio):
     assert sorted(os.listdir(tmp_path)) == ["in.mp4", "link.mp4"]
 
 
-@pytest.mark.parametrize("args", [["--window", "4"], ["--window", "9"], ["--sigma", "loud"], ["--preset", "nope"]])
+@pytest.mark.parametrize("args", [["--window", "4"], ["--window", "9"], ["--sigma", "loud"], ["--preset", "nope"],
+                                  ["--tile", "64"], ["--tile", "big"]])
 def test_bad_options_exit_2(tmp_path, mp4_25fps_audio, args):
     r = vidclean(mp4_25fps_audio[0], tmp_path / "out.mp4", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -189,3 +190,17 @@ def test_odd_size_rotation_and_vfr_come_through(tmp_path):
     with open_video(src) as a, open_video(out) as b:
         assert (b.info.width, b.info.height, b.info.rotation) == (177, 99, 90)
         assert [f.time for f in b] == pytest.approx([f.time for f in a])
+
+
+def test_tiled_run_matches_the_whole_frame_run(tmp_path):
+    clean = read_clip(SAMPLES / "foliage_clean.mp4", 4)  # 360x240: --tile 128 cuts it in 3x2 tiles
+    src = tmp_path / "noisy.mkv"
+    write_ffv1(src, add_gaussian(clean, 20, np.random.default_rng(3)))
+    outs = []
+    for extra in ([], ["--tile", "128"]):
+        out = tmp_path / f"out{len(outs)}.mkv"
+        r = vidclean(src, out, "--codec", "ffv1", "--sigma", "20", "--window", "3", *extra)
+        assert r.returncode == 0, r.stderr
+        outs.append(read_clip(out))
+    assert outs[1].shape == outs[0].shape == clean.shape
+    assert abs(psnr(outs[1], clean) - psnr(outs[0], clean)) < 0.05

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from vidclean.data import read_clip
-from vidclean.metrics import psnr, ssim
+from vidclean.metrics import colour_error, flicker, psnr, ssim
 from vidclean.noise import add_gaussian
 
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
@@ -56,6 +56,12 @@ def nlm_multi(noisy: np.ndarray, h: float, window: int = 5, only=None) -> np.nda
 def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return (float(np.mean([psnr(o, c) for o, c in zip(out, clean)])),
             float(np.mean([ssim(o, c) for o, c in zip(out, clean)])))
+
+
+def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
+    """Adds the clip's flicker and per-channel colour error under ``label``."""
+    row[f"{label}_flicker"] = flicker(out, clean)
+    row[f"{label}_colour"] = colour_error(out, clean)
 
 
 def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str) -> np.ndarray:
@@ -99,6 +105,7 @@ def main(argv=None) -> int:
                 write_ffv1(noisy_path, noisy)
                 row = {"clip": name, "sigma": sigma, "frames": len(clean), "seed": args.seed}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
+                fidelity(row, "noisy", noisy, clean)
                 old = previous.get((name, sigma, len(clean), args.seed), {})
                 row.update({k: v for k, v in old.items() if k not in row})
                 for method in ("vidclean", "auto"):
@@ -108,6 +115,7 @@ def main(argv=None) -> int:
                     t = time.time()
                     out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else sigma, args.preset)
                     row[f"{label}_psnr"], row[f"{label}_ssim"] = scores(out, clean)
+                    fidelity(row, label, out, clean)
                     row[f"{label}_seconds"] = round(time.time() - t, 1)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]
@@ -115,10 +123,12 @@ def main(argv=None) -> int:
                     t = time.time()
                     out = nlm_multi(noisy, best * sigma)
                     row["nlm_psnr"], row["nlm_ssim"] = scores(out, clean)
+                    fidelity(row, "nlm", out, clean)
                     row["nlm_h"] = best * sigma
                     row["nlm_seconds"] = round(time.time() - t, 1)
                 rows.append(row)
-                print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+                print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                       if not k.endswith("_colour")), flush=True)
 
     print(f"\nmean PSNR / SSIM over {len(args.clips)} clips ({args.frames} frames each)")
     print(f"{'sigma':>6} " + " ".join(f"{m:>22}" for m in methods))
@@ -128,6 +138,11 @@ def main(argv=None) -> int:
             continue
         cells = [f"{np.mean([r[m + '_psnr'] for r in sel]):8.2f} / {np.mean([r[m + '_ssim'] for r in sel]):.4f}" for m in methods]
         print(f"{sigma:>6g} " + " ".join(f"{c:>22}" for c in cells))
+    print("\nflicker (MAE of the frame-to-frame change against the clean clip's, 0-255; lower is better)")
+    for sigma in args.sigmas:
+        sel = [r for r in rows if r["sigma"] == sigma]
+        if all(m + "_flicker" in r for r in sel for m in methods):
+            print(f"{sigma:>6g} " + " ".join(f"{np.mean([r[m + '_flicker'] for r in sel]):>22.2f}" for m in methods))
     Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\nwrote {args.json}")
     return 0

@@ -24,6 +24,7 @@ examples:
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
   vidclean train --help                         train the network from clean clips
   vidclean bench --help                         compare quality against OpenCV's NLM denoiser
+  vidclean bench --speed --help                 measure fps and memory per preset and frame size
 """
 
 
@@ -150,10 +151,14 @@ def main(argv=None) -> int:
 
         train_main(argv[1:])
         return 0
+    if argv and argv[0] == "bench" and "--speed" in argv:
+        from vidclean.speed import main as speed_main
+
+        return speed_main([a for a in argv[1:] if a != "--speed"])
     if argv and argv[0] == "bench":
         from vidclean.bench import main as bench_main
 
-        return bench_main(argv[1:]) or 0
+        return bench_main([a for a in argv[1:] if a != "--quality"]) or 0
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

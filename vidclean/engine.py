@@ -79,12 +79,17 @@ def tile_budget() -> int:
     return int(min(max(available_memory() // BYTES_PER_TILE_PIXEL, MIN_TILE_PIXELS), MAX_TILE_PIXELS))
 
 
-def _starts(n: int, tile: int, multiple: int) -> list[int]:
-    """Evenly spread tile starts (multiples of ``multiple``) covering ``n`` with overlap."""
-    if n <= tile:
-        return [0]
-    count = math.ceil((n - TILE_OVERLAP) / (tile - TILE_OVERLAP))
-    return [min(round(i * (n - tile) / (count - 1) / multiple) * multiple, n - tile) for i in range(count)]
+def _split(n: int, side: int, multiple: int) -> tuple[int, list[int]]:
+    """Tile length and evenly spread starts (multiples of ``multiple``) covering ``n``.
+
+    As few tiles as fit ``side`` with TILE_OVERLAP between neighbours, then each made only as long
+    as that count needs, so little is computed twice.
+    """
+    if n <= side:
+        return n, [0]
+    count = math.ceil((n - TILE_OVERLAP) / (side - TILE_OVERLAP))
+    length = min(-(-math.ceil((n + (count - 1) * TILE_OVERLAP) / count) // multiple) * multiple, n)
+    return length, [min(round(i * (n - length) / (count - 1) / multiple) * multiple, n - length) for i in range(count)]
 
 
 def _ramp(n: int, start: int, size: int) -> np.ndarray:
@@ -102,13 +107,13 @@ class Tiling:
     """Overlapping tiles of one (padded) frame size, all the same size, and how to join them."""
 
     def __init__(self, height: int, width: int, max_pixels: int, multiple: int = SIZE_MULTIPLE):
+        side = max(int(math.sqrt(max_pixels)) // multiple * multiple, 2 * TILE_OVERLAP + multiple)
         if height * width <= max_pixels:
-            th, tw = height, width
-        else:  # square tiles, as large as the budget allows (within the frame)
-            side = max(int(math.sqrt(max_pixels)) // multiple * multiple, 2 * TILE_OVERLAP)
-            th, tw = min(side, height), min(side, width)
+            side = max(height, width)
+        th, ys = _split(height, side, multiple)
+        tw, xs = _split(width, side, multiple)
         self.height, self.width, self.size = height, width, (th, tw)
-        self.boxes = [(y, x) for y in _starts(height, th, multiple) for x in _starts(width, tw, multiple)]
+        self.boxes = [(y, x) for y in ys for x in xs]
         if len(self.boxes) > 1:
             self.weights = [_ramp(height, y, th)[:, None, None] * _ramp(width, x, tw)[None, :, None] for y, x in self.boxes]
             total = np.zeros((height, width, 1), np.float32)

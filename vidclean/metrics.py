@@ -23,3 +23,19 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     cov = blur(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(s.mean())
+
+
+def flicker(out: np.ndarray, clean: np.ndarray) -> float:
+    """Temporal fidelity of a clip (T, H, W, C): mean absolute error of the frame-to-frame change.
+
+    ``|(out[t+1] - out[t]) - (clean[t+1] - clean[t])|`` averaged over the clip, 0-255 scale: noise
+    left in, or a denoiser that treats each frame differently, shows up as flicker here.
+    """
+    change = lambda x: np.diff(np.asarray(x, np.float64), axis=0)  # noqa: E731
+    return float(np.mean(np.abs(change(out) - change(clean))))
+
+
+def colour_error(out: np.ndarray, clean: np.ndarray) -> list[float]:
+    """Mean signed error per channel (a colour cast), 0-255 scale."""
+    diff = np.asarray(out, np.float64) - np.asarray(clean, np.float64)
+    return [float(v) for v in diff.reshape(-1, diff.shape[-1]).mean(axis=0)]
