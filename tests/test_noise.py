@@ -50,3 +50,10 @@ def test_tracker_smooths_over_time():
     values = [tracker.update(add_gaussian(flat, 20, rng)) for _ in range(5)]
     values.append(tracker.update(add_gaussian(flat, 40, rng)))  # one outlier frame barely moves it
     assert values[-1] == pytest.approx(20, rel=0.1)
+
+
+def test_clipping_at_black_and_white_does_not_hide_strong_noise():
+    rng = np.random.default_rng(2)
+    frame = np.full((240, 360, 3), 128, np.uint8)
+    frame[:, :120], frame[:, 240:] = 6, 250  # two thirds of the frame next to black or white
+    assert estimate_sigma(add_gaussian(frame, 50, rng)) == pytest.approx(50, rel=0.1)
