@@ -1,19 +1,27 @@
-"""Quality benchmark: vidclean against OpenCV's multi-frame NLM on clean clips with added noise.
+"""Quality benchmark: vidclean's presets against OpenCV's and FFmpeg's denoisers on clean clips.
 
     vidclean bench ../shared/data/val/vid4/city ../shared/data/val/vid4/walk ../shared/data/val/davis/bus
+    vidclean bench --noise camera ../shared/data/val/vid4/city ...
 
-For every clip and sigma, Gaussian noise (fixed seed, clipped to 8 bits) is written as lossless
-FFV1; ``vidclean noisy.mkv out.mkv --codec ffv1`` runs through the real command line, once with
-the true sigma and once with ``--sigma auto``, and the result is read back and compared with the
-clean frames. OpenCV's ``fastNlMeansDenoisingColoredMulti`` (temporal window 5) runs on the same
-noisy frames with its ``h`` tuned per sigma on the clip's middle frame (the best of a grid), which
-favours it. Prints a PSNR/SSIM table and writes it to JSON.
+For every clip and noise level, noise is added at a fixed seed: Gaussian at each sigma (clipped
+to 8 bits), or camera noise (Poisson-Gaussian in linear light, colour-correlated, then H.264
+re-compression) at three levels. The noisy clip is written as lossless FFV1, and
+``vidclean noisy.mkv out.mkv --codec ffv1`` runs through the real command line for each preset,
+with the true sigma (Gaussian only) and with ``--sigma auto``; the result is read back and
+compared with the clean frames. The baselines run on the same noisy frames, each given its best
+setting from a small grid scored against the clean clip, which favours them: OpenCV's
+``fastNlMeansDenoisingColoredMulti`` (temporal window 5, ``h`` a multiple of sigma, tuned on the
+middle frame), FFmpeg's ``hqdn3d`` (spatio-temporal) and ``nlmeans`` (``s`` a multiple of
+sigma). For camera noise, "sigma" is what vidclean's estimator reads from the noisy clip.
+Prints PSNR/SSIM, flicker and colour-error tables and writes every figure to JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import tempfile
 import time
 from fractions import Fraction
@@ -24,10 +32,12 @@ import numpy as np
 
 from vidclean.data import read_clip
 from vidclean.metrics import colour_error, flicker, psnr, ssim
-from vidclean.noise import add_gaussian
+from vidclean.noise import add_camera_noise, add_gaussian, estimate_sigma
 
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
-COLUMNS = {"vidclean": "vidclean", "auto": "vidclean_auto", "nlm": "nlm"}  # --methods -> table column
+HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
+NLMEANS_S_GRID = (0.25, 0.4, 0.6)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
+METHODS = ("vidclean", "auto", "nlm", "hqdn3d", "nlmeans")
 
 
 def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
@@ -74,75 +84,182 @@ def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str) -> np.nda
     return read_clip(out_path)
 
 
+def ffmpeg_clean(noisy_path: Path, vf: str, out_path: Path) -> np.ndarray | None:
+    """``noisy_path`` through the FFmpeg filter ``vf`` (in 4:4:4), back as RGB frames.
+
+    Uses the ``ffmpeg`` program when installed, else PyAV's own FFmpeg filters (which lack the
+    GPL ``hqdn3d``); None when neither can run the filter.
+    """
+    if shutil.which("ffmpeg"):
+        done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(noisy_path),
+                               "-vf", f"format=yuv444p,{vf},format=gbrp", "-c:v", "ffv1", str(out_path)],
+                              capture_output=True)
+        return read_clip(out_path) if done.returncode == 0 else None
+    import av
+
+    name, _, options = vf.partition("=")
+    with av.open(str(noisy_path)) as container:
+        stream = container.streams.video[0]
+        graph = av.filter.Graph()
+        try:
+            chain = [graph.add_buffer(template=stream), graph.add("format", "yuv444p"), graph.add(name, options),
+                     graph.add("format", "rgb24"), graph.add("buffersink")]
+        except (ValueError, av.FFmpegError):
+            return None
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        graph.configure()
+        out = []
+        for frame in container.decode(stream):
+            graph.push(frame)
+            while True:
+                try:
+                    out.append(graph.pull().to_ndarray(format="rgb24"))
+                except (BlockingIOError, av.FFmpegError):
+                    break
+        graph.push(None)
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray(format="rgb24"))
+            except (BlockingIOError, av.FFmpegError, EOFError):
+                break
+    return np.stack(out)
+
+
+def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
+    """The setting of ``grid`` whose ``run(setting)`` scores the best PSNR, and its output."""
+    best = None
+    for setting in grid:
+        out = run(setting)
+        if out is not None and len(out) == len(clean):
+            score = scores(out, clean)[0]
+            if best is None or score > best[0]:
+                best = (score, setting, out)
+    return (None, None) if best is None else (best[1], best[2])
+
+
+# Camera-noise levels: (shot, read) in linear sensor units (vidclean.noise.add_camera_noise),
+# from a good phone in dim light to a small sensor at high gain; each clip is then re-compressed
+# with H.264 (CRF 20, 4:2:0), as footage arrives.
+CAMERA_LEVELS = {"cam-low": (2e-3, 4e-3), "cam-mid": (6e-3, 8e-3), "cam-high": (1.5e-2, 1.5e-2)}
+
+
+def recompress(frames: np.ndarray, path: Path) -> np.ndarray:
+    """``frames`` through H.264 (CRF 20, yuv420p) and back."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": "20"}
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    return read_clip(path)
+
+
+def make_noisy(clean, noise: str, level, rng, tmp: Path) -> np.ndarray:
+    if noise == "gaussian":
+        return add_gaussian(clean, level, rng)
+    shot, read = CAMERA_LEVELS[level]
+    return recompress(add_camera_noise(clean, shot, read, rng), tmp / "camera.mp4")
+
+
 def main(argv=None) -> int:
+    from vidclean.registry import PRESETS, weights_path
+
     ap = argparse.ArgumentParser(prog="vidclean bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", nargs="+", help="clean clips: frame folders or video files")
     ap.add_argument("--frames", type=int, default=12, help="frames per clip (default 12)")
+    ap.add_argument("--noise", choices=["gaussian", "camera"], default="gaussian",
+                    help="gaussian at --sigmas, or camera noise (Poisson-Gaussian, colour-correlated, "
+                         "re-compressed with H.264) at three levels")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[10, 20, 30, 50])
-    ap.add_argument("--preset", default="balanced")
-    ap.add_argument("--methods", nargs="+", default=["vidclean", "auto", "nlm"], choices=["vidclean", "auto", "nlm"],
-                    help="what to run: vidclean with the true sigma, with --sigma auto, OpenCV NLM")
+    ap.add_argument("--presets", nargs="+", default=[p for p in PRESETS if weights_path(p).exists()])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                    help="vidclean: each preset with the true sigma (Gaussian only); auto: with --sigma auto; "
+                         "nlm: OpenCV multi-frame NLM; hqdn3d, nlmeans: FFmpeg's filters")
     ap.add_argument("--reuse", help="a previous run's JSON: take the figures of methods not run now from it "
-                                    "(same clips, frames, sigmas and seed), e.g. the slow NLM baseline")
+                                    "(same clips, frames, levels and seed), e.g. the slow NLM baseline")
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args(argv)
 
+    levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
     previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
-    methods = ["noisy"] + [c for m, c in COLUMNS.items()
-                           if m in args.methods or any(f"{c}_psnr" in r for r in previous.values())]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for ci, clip_path in enumerate(args.clips):
             clean = read_clip(Path(clip_path), args.frames)
             name = Path(clip_path).name
-            for sigma in args.sigmas:
-                rng = np.random.default_rng((args.seed, ci, int(sigma * 10)))
-                noisy = add_gaussian(clean, sigma, rng)
-                noisy_path = tmp / f"{name}_s{sigma:g}.mkv"
+            for li, level in enumerate(levels):
+                rng = np.random.default_rng((args.seed, ci, int(level * 10) if args.noise == "gaussian" else li))
+                noisy = make_noisy(clean, args.noise, level, rng, tmp)
+                noisy_path = tmp / f"{name}_{level}.mkv"
                 write_ffv1(noisy_path, noisy)
-                row = {"clip": name, "sigma": sigma, "frames": len(clean), "seed": args.seed}
+                # the level the baselines are set from: the true sigma, or for camera noise the
+                # level vidclean's own estimator reads (what --sigma auto uses)
+                sigma = level if args.noise == "gaussian" else float(np.median([estimate_sigma(f) for f in noisy]))
+                row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
                 fidelity(row, "noisy", noisy, clean)
-                old = previous.get((name, sigma, len(clean), args.seed), {})
+                old = previous.get((name, level, len(clean), args.seed), {})
                 row.update({k: v for k, v in old.items() if k not in row})
-                for method in ("vidclean", "auto"):
-                    if method not in args.methods:
-                        continue
-                    label = COLUMNS[method]
-                    t = time.time()
-                    out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else sigma, args.preset)
+
+                def record(label, out, t, **extra):
                     row[f"{label}_psnr"], row[f"{label}_ssim"] = scores(out, clean)
                     fidelity(row, label, out, clean)
                     row[f"{label}_seconds"] = round(time.time() - t, 1)
+                    row.update({f"{label}_{k}": v for k, v in extra.items()})
+
+                for preset in args.presets:
+                    for method in ("vidclean", "auto"):
+                        if method not in args.methods or (method == "vidclean" and args.noise != "gaussian"):
+                            continue
+                        t = time.time()
+                        out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset)
+                        record(preset + ("_auto" if method == "auto" else ""), out, t)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]
-                    best = max(NLM_H_GRID, key=lambda f: scores(nlm_multi(noisy, f * sigma, only=mid), clean[mid])[0])
+                    h = max(NLM_H_GRID, key=lambda f: scores(nlm_multi(noisy, f * sigma, only=mid), clean[mid])[0]) * sigma
                     t = time.time()
-                    out = nlm_multi(noisy, best * sigma)
-                    row["nlm_psnr"], row["nlm_ssim"] = scores(out, clean)
-                    fidelity(row, "nlm", out, clean)
-                    row["nlm_h"] = best * sigma
-                    row["nlm_seconds"] = round(time.time() - t, 1)
+                    record("nlm", nlm_multi(noisy, h), t, h=h)
+                if "hqdn3d" in args.methods:
+                    t = time.time()
+                    strength, out = best_of(HQDN3D_GRID, lambda s: ffmpeg_clean(noisy_path, f"hqdn3d={s:g}", tmp / "f.mkv"), clean)
+                    if out is not None:
+                        record("hqdn3d", out, t, luma_spatial=strength)
+                if "nlmeans" in args.methods:
+                    t = time.time()
+                    grid = sorted({float(np.clip(round(f * sigma, 1), 1, 30)) for f in NLMEANS_S_GRID})
+                    strength, out = best_of(grid, lambda s: ffmpeg_clean(noisy_path, f"nlmeans=s={s:g}", tmp / "f.mkv"), clean)
+                    if out is not None:
+                        record("nlmeans", out, t, s=strength)
                 rows.append(row)
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                       if not k.endswith("_colour")), flush=True)
+                               if not k.endswith("_colour")), flush=True)
 
-    print(f"\nmean PSNR / SSIM over {len(args.clips)} clips ({args.frames} frames each)")
-    print(f"{'sigma':>6} " + " ".join(f"{m:>22}" for m in methods))
-    for sigma in args.sigmas:
-        sel = [r for r in rows if r["sigma"] == sigma]
-        if not all(m + "_psnr" in r for r in sel for m in methods):
-            continue
-        cells = [f"{np.mean([r[m + '_psnr'] for r in sel]):8.2f} / {np.mean([r[m + '_ssim'] for r in sel]):.4f}" for m in methods]
-        print(f"{sigma:>6g} " + " ".join(f"{c:>22}" for c in cells))
+    columns = [c[: -len("_psnr")] for c in rows[0] if c.endswith("_psnr")] if rows else []
+    print(f"\nmean PSNR / SSIM over {len(args.clips)} clips ({args.frames} frames each), {args.noise} noise")
+    print(f"{'level':>8} " + " ".join(f"{m:>20}" for m in columns))
+    for level in levels:
+        sel = [r for r in rows if r["sigma"] == level]
+        cells = [f"{np.mean([r[m + '_psnr'] for r in sel]):7.2f} / {np.mean([r[m + '_ssim'] for r in sel]):.3f}"
+                 if all(m + "_psnr" in r for r in sel) else "-" for m in columns]
+        print(f"{level:>8} " + " ".join(f"{c:>20}" for c in cells))
     print("\nflicker (MAE of the frame-to-frame change against the clean clip's, 0-255; lower is better)")
-    for sigma in args.sigmas:
-        sel = [r for r in rows if r["sigma"] == sigma]
-        if all(m + "_flicker" in r for r in sel for m in methods):
-            print(f"{sigma:>6g} " + " ".join(f"{np.mean([r[m + '_flicker'] for r in sel]):>22.2f}" for m in methods))
+    for level in levels:
+        sel = [r for r in rows if r["sigma"] == level]
+        cells = [f"{np.mean([r[m + '_flicker'] for r in sel]):.2f}" if all(m + "_flicker" in r for r in sel) else "-"
+                 for m in columns]
+        print(f"{level:>8} " + " ".join(f"{c:>20}" for c in cells))
+    print("\nmean colour error R/G/B (signed, 0-255)")
+    for m in columns:
+        errs = [r[m + "_colour"] for r in rows if m + "_colour" in r]
+        if errs:
+            print(f"{m:>20} " + " / ".join(f"{v:+.2f}" for v in np.mean(errs, axis=0)))
     Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\nwrote {args.json}")
     return 0
