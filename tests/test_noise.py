@@ -46,10 +46,21 @@ def test_camera_noise_is_signal_dependent_and_colour_correlated():
 def test_tracker_smooths_over_time():
     rng = np.random.default_rng(0)
     flat = np.full((120, 160, 3), 100, np.uint8)
-    tracker = SigmaTracker(history=5)
+    tracker = SigmaTracker(history=5, every=1)
     values = [tracker.update(add_gaussian(flat, 20, rng)) for _ in range(5)]
     values.append(tracker.update(add_gaussian(flat, 40, rng)))  # one outlier frame barely moves it
     assert values[-1] == pytest.approx(20, rel=0.1)
+
+
+def test_tracker_measures_every_few_frames_and_follows_a_change():
+    rng = np.random.default_rng(1)
+    flat = np.full((120, 160, 3), 100, np.uint8)
+    tracker = SigmaTracker(history=5, every=4)
+    first = [tracker.update(add_gaussian(flat, 10, rng)) for _ in range(8)]
+    assert len(tracker.values) == 2  # frames 0 and 4 of 0-7
+    assert first[-1] == pytest.approx(10, rel=0.1)
+    later = [tracker.update(add_gaussian(flat, 30, rng)) for _ in range(40)]
+    assert later[-1] == pytest.approx(30, rel=0.1)  # the median of the last 5 measured follows
 
 
 def test_clipping_at_black_and_white_does_not_hide_strong_noise():

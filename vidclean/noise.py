@@ -89,13 +89,20 @@ _PERCENTILE_CORRECTION = 1.21
 
 
 class SigmaTracker:
-    """Smooths per-frame estimates over time: the median of the last ``history`` frames."""
+    """Smooths per-frame estimates over time: the median of the last ``history`` estimates.
 
-    def __init__(self, history: int = 25):
-        self.history = history
+    After the first ``history // 5`` frames only every ``every``-th frame is measured (the
+    estimate costs about 13 ms of CPU per 854x480 frame): 25 estimates then span 100 frames.
+    """
+
+    def __init__(self, history: int = 25, every: int = 4):
+        self.history, self.every = history, every
         self.values: list[float] = []
+        self.frames = 0
 
     def update(self, frame: np.ndarray) -> float:
-        self.values.append(estimate_sigma(frame))
-        del self.values[: -self.history]
+        if self.frames < max(self.history // 5, 1) or self.frames % self.every == 0:
+            self.values.append(estimate_sigma(frame))
+            del self.values[: -self.history]
+        self.frames += 1
         return float(np.median(self.values))
