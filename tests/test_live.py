@@ -113,14 +113,17 @@ class FakeCapture:
     """A cv2.VideoCapture stand-in: `good` BGR frames, then reads that fail (a camera unplugged);
     good=0 is a camera that opens but gives nothing (busy)."""
 
-    def __init__(self, good: int, width=64, height=48):
+    def __init__(self, good: int, width=64, height=48, fps=0):
         self.good, self.reads, self.released = good, 0, False
-        self.size = (width, height)
+        self.size, self.fps = (width, height), fps
+        self.unplugged = False
 
     def read(self):
         self.reads += 1
-        if self.reads > self.good:
+        if self.reads > self.good or self.unplugged:
             return False, None
+        if self.fps:
+            time.sleep(1 / self.fps)
         image = np.zeros((self.size[1], self.size[0], 3), np.uint8)
         image[..., 0] = 200  # blue in BGR
         image[..., 2] = self.reads  # red: the frame number
@@ -339,8 +342,9 @@ def test_bad_options_and_missing_file(tmp_path):
 class FakeWindow:
     """PreviewWindow's stand-in: records what is shown, presses scripted keys, can be 'closed'."""
 
-    def __init__(self, keys=(), close_after=None):
+    def __init__(self, keys=(), close_after=None, actions=()):
         self.keys = dict(keys)  # frames shown -> key to press then
+        self.actions = dict(actions)  # frames shown -> something to do then
         self.close_after = close_after
         self.shown = []
 
@@ -349,6 +353,8 @@ class FakeWindow:
 
     def key(self, ms=1):
         time.sleep(ms / 1000)
+        if len(self.shown) in self.actions:
+            self.actions.pop(len(self.shown))()
         return ord(self.keys.pop(len(self.shown))) if len(self.shown) in self.keys else -1
 
     def closed(self):
@@ -374,11 +380,11 @@ def test_busy_camera_from_the_command_line(monkeypatch, capsys):
 
 def test_camera_unplugged_while_previewing_and_recording(monkeypatch, capsys, tmp_path, denoiser):
     # frames come, the user starts recording, then the camera goes: one line, status 2, no file left
-    capture = FakeCapture(good=40)
-    window = FakeWindow(keys={3: "r"})
+    capture = FakeCapture(good=10**6, fps=30)
+    window = FakeWindow(keys={3: "r"}, actions={6: lambda: setattr(capture, "unplugged", True)})
     status, err = run_cli_with_fake_camera(monkeypatch, capsys, capture, window, "--record-dir", tmp_path, "-q")
     assert_one_line_error(status, err, "camera 0: stopped giving frames (unplugged?)")
-    assert len(window.shown) >= 3 and capture.released
+    assert len(window.shown) >= 6 and capture.released
     assert os.listdir(tmp_path) == []  # the recording was removed, temp file and all
 
 
@@ -438,7 +444,7 @@ def test_split_view_puts_raw_left_and_cleaned_right():
     raw = np.zeros((120, 160, 3), np.uint8)
     bgr = preview.compose(raw, np.full_like(raw, 200))
     assert (bgr[60:100, 10:70] == 0).all() and (bgr[60:100, 90:150] == 200).all()
-    assert (bgr[:100, 80] == 255).all()  # the dividing line
+    assert (bgr[60:100, 80] == 255).all()  # the dividing line
     assert bgr[:8, :60].max() > bgr[60:100, 10:70].max()  # the overlay text, top left
     grabber.stop()
 
