@@ -470,8 +470,13 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
     err_lines = []
     reader_thread = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
     reader_thread.start()
+
+    def window_ids():
+        assert proc.poll() is None, "".join(err_lines)
+        return xvfb.xdotool("search", "--name", "^vidclean live").split()
+
     try:
-        wid = wait_for(lambda: xvfb.xdotool("search", "--name", "^vidclean live").split()[:1], 120, "the window")[0]
+        wid = wait_for(window_ids, 120, "the window")[0]
         geometry = dict(line.split("=") for line in xvfb.xdotool("getwindowgeometry", "--shell", wid).split())
         x, y = int(geometry["X"]), int(geometry["Y"])
         assert (int(geometry["WIDTH"]), int(geometry["HEIGHT"])) == (width, height)
@@ -484,7 +489,8 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
             return (psnr(screen[rows, left], clean[70:200, 20:140]),
                     psnr(screen[rows, right], clean[70:200, 180:300]), screen)
 
-        noisy_psnr = np.mean([psnr(n, clean) for n in noisy])
+        with open_video(src) as decoded:  # what the raw view shows: the noise as the file keeps it
+            noisy_psnr = np.mean([psnr(f.rgb[70:200, 20:300], clean[70:200, 20:300]) for f in decoded])
         # split view: the left half is the raw camera, the right half the cleaned picture
         raw_q, clean_q, screen = wait_for(lambda: (q := quality())[1] > noisy_psnr + 5 and q, 90, "a cleaned picture")
         assert screen[rows, right].mean() > 40  # not black
