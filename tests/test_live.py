@@ -7,6 +7,8 @@ and sends keys. There is no camera here: camera errors are simulated with a fake
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import os
 import shutil
@@ -85,9 +87,41 @@ class Xvfb:
                            timeout=30)
         return r.stdout if r.returncode == 0 else ""
 
+    def close_window(self, wid: str) -> None:
+        """Ask a window to close as a window manager does (WM_DELETE_WINDOW): there is none here."""
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XInternAtom.restype = ctypes.c_ulong
+        x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                                   ctypes.POINTER(_XEvent)]
+        x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        dpy = x11.XOpenDisplay(self.display.encode())
+        assert dpy, self.display
+        event = _XEvent()
+        event.xclient.type = 33  # ClientMessage
+        event.xclient.window = int(wid)
+        event.xclient.message_type = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+        event.xclient.format = 32
+        event.xclient.data[0] = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        x11.XSendEvent(dpy, int(wid), 0, 0, ctypes.byref(event))
+        x11.XFlush(dpy)
+        x11.XCloseDisplay(dpy)
+
     def close(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class _XClientMessageEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+
+class _XEvent(ctypes.Union):
+    _fields_ = [("xclient", _XClientMessageEvent), ("pad", ctypes.c_long * 24)]
 
 
 @pytest.fixture(scope="module")
@@ -452,9 +486,42 @@ def test_split_view_puts_raw_left_and_cleaned_right():
 # -- end to end, under Xvfb ----------------------------------------------------------------
 
 
-def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, tmp_path):
+def start_preview(xvfb, *args):
+    """``vidclean --webcam ARGS`` under Xvfb: the process, its stderr lines so far, window_ids()."""
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (apt-get install xdotool): cannot find the window or send keys")
+    proc = subprocess.Popen([sys.executable, "-m", "vidclean", "--webcam", *map(str, args)], env=xvfb.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err_lines = []  # read on a thread, so that the process never blocks on a full pipe
+    proc.err_thread = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
+    proc.err_thread.start()
+
+    def window_ids():
+        assert proc.poll() is None, "".join(err_lines)
+        return xvfb.xdotool("search", "--name", "^vidclean live").split()
+
+    return proc, err_lines, window_ids
+
+
+def test_closing_the_window_ends_the_preview_cleanly(xvfb, tmp_path):
+    src = tmp_path / "clip.mp4"
+    make_video(src, 10, 96, 64, fps=25)
+    proc, err_lines, window_ids = start_preview(xvfb, src, "--snapshot-dir", tmp_path)
+    try:
+        wid = wait_for(window_ids, 120, "the window")[0]
+        time.sleep(1)
+        xvfb.close_window(wid)
+        status = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.err_thread.join(5)
+    err = "".join(err_lines)
+    assert status == 0 and "frames shown" in err and "Traceback" not in err, err
+
+
+def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, tmp_path):
     width, height = 320, 240
     clean = synth_frame(0, width, height)
     rng = np.random.default_rng(0)
@@ -462,19 +529,8 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
     src, out = tmp_path / "noisy.mp4", tmp_path / "out"
     make_video(src, noisy, width, height, fps=30)
     out.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vidclean", "--webcam", str(src), "--sigma", "25", "--snapshot-dir", str(out),
-         "--record-dir", str(out)],
-        env=xvfb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # read stderr on a thread, so the process never blocks on a full pipe
-    err_lines = []
-    reader_thread = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
-    reader_thread.start()
-
-    def window_ids():
-        assert proc.poll() is None, "".join(err_lines)
-        return xvfb.xdotool("search", "--name", "^vidclean live").split()
-
+    proc, err_lines, window_ids = start_preview(xvfb, src, "--sigma", "25", "--snapshot-dir", out,
+                                                "--record-dir", out)
     try:
         wid = wait_for(window_ids, 120, "the window")[0]
         geometry = dict(line.split("=") for line in xvfb.xdotool("getwindowgeometry", "--shell", wid).split())
@@ -516,7 +572,7 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader_thread.join(5)
+    proc.err_thread.join(5)
     err = "".join(err_lines)
     assert status == 0, err
     assert "Traceback" not in err and "snapshot saved" in err and "recording saved" in err
