@@ -272,8 +272,8 @@ def denoiser():
 def test_window_1_is_causal_output_t_does_not_depend_on_later_frames(denoiser):
     rng = np.random.default_rng(3)
     frames = [Frame(i, i, i / 25, rng.integers(0, 256, (24, 32, 3), np.uint8)) for i in range(6)]
-    whole = [clean for _, clean in denoiser.run(frames)]
-    prefix = [clean for _, clean in denoiser.run(frames[:3])]
+    whole = [clean for _, clean in live.causal_run(denoiser, frames)]
+    prefix = [clean for _, clean in live.causal_run(denoiser, frames[:3])]
     for a, b in zip(prefix, whole):
         np.testing.assert_array_equal(a, b)
 
@@ -281,10 +281,11 @@ def test_window_1_is_causal_output_t_does_not_depend_on_later_frames(denoiser):
 
     def source():
         for f in frames:
+            assert threading.current_thread() is threading.main_thread()  # read on the caller's thread
             pulled.append(f.index)
             yield f
 
-    outputs = denoiser.run(source())
+    outputs = live.causal_run(denoiser, source())
     for t in range(4):  # frame t is cleaned before frame t+1 is even read
         frame, _ = next(outputs)
         assert frame.index == t and pulled == list(range(t + 1))

@@ -123,9 +123,10 @@ keys in the window:
 
 
 def build_live_parser() -> argparse.ArgumentParser:
-    from vidclean.registry import PRESETS
+    from vidclean.registry import PRESETS, weights_path
 
-    default_preset = "fast" if "fast" in PRESETS else "balanced"
+    # the fast preset where it is shipped (it keeps up with a camera best), else balanced
+    default_preset = "fast" if "fast" in PRESETS and weights_path("fast").exists() else "balanced"
     p = argparse.ArgumentParser(
         prog="vidclean --webcam",
         usage="vidclean --webcam [SOURCE] [options]\n       vidclean live [SOURCE] [options]",

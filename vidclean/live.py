@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import ctypes.util
+import inspect
 import os
 import sys
 import threading
@@ -172,6 +173,14 @@ class FrameGrabber:
         if self._pace and count and not self._stop.is_set():
             self._stop.wait(period)  # the last frame's turn on screen before the loop starts over
         return count
+
+
+def causal_run(denoiser, frames):
+    """``denoiser.run(frames)`` taking each frame only when the previous one has been cleaned and
+    taken, on the caller's thread: no read-ahead (an engine that reads ahead is told not to)."""
+    if "read_ahead" in inspect.signature(denoiser.run).parameters:
+        return denoiser.run(frames, read_ahead=0)
+    return denoiser.run(frames)
 
 
 # -- display ---------------------------------------------------------------------------------
@@ -406,7 +415,7 @@ class Preview:
         try:
             if not self._first_look():
                 return
-            for frame, clean in self.denoiser.run(self.grabber.frames(idle=self._idle)):
+            for frame, clean in causal_run(self.denoiser, self.grabber.frames(idle=self._idle)):
                 processed = time.monotonic()
                 self.window.show(self.compose(frame.rgb, clean))
                 key = self.window.key(1)
@@ -592,7 +601,10 @@ def run_live(args) -> None:
         # the model loads once the source checks out
         from vidclean.engine import Denoiser
 
-        denoiser = Denoiser(args.preset, window=1, sigma=args.sigma, weights=args.weights)
+        try:
+            denoiser = Denoiser(args.preset, window=1, sigma=args.sigma, weights=args.weights)
+        except (OSError, ValueError) as exc:  # weights missing or not this preset's
+            raise VidcleanError(f"preset {args.preset}: cannot load its weights ({exc})") from None
         window = PreviewWindow(f"vidclean live - {info.path}")
         try:
             preview = Preview(denoiser, grabber, window, source=info.path, fps=info.fps, view=args.view,
