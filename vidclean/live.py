@@ -245,6 +245,7 @@ class PreviewWindow:
 
     def __init__(self, title: str):
         self.title = title
+        self._shown = False  # some backends call a window invisible until its first picture
         if "QT" in _opencv_gui().upper():
             _qt_font_dir()
         try:
@@ -256,12 +257,15 @@ class PreviewWindow:
 
     def show(self, bgr: np.ndarray) -> None:
         cv2.imshow(self.title, bgr)
+        self._shown = True
 
     def key(self, ms: int = 1) -> int:
         """Let the window paint and take input for ``ms`` milliseconds; the key pressed, or -1."""
         return cv2.waitKey(ms)
 
     def closed(self) -> bool:
+        if not self._shown:
+            return False
         try:
             return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
         except cv2.error:
@@ -330,12 +334,13 @@ class Recorder:
         self.seconds = pts / 1000
 
     def close(self) -> bool:
-        """Finalise the file; False (and nothing kept) if no frame was written."""
+        """Finalise the file; False (and nothing kept) if no frame was written, or if the writer
+        had already given up (Ctrl-C in the middle of a write removes its temp file)."""
         if self.frames == 0:
             self.writer.abort()
             return False
         self.writer.close()
-        return True
+        return self.path.exists()
 
     def abort(self) -> None:
         self.writer.abort()
@@ -521,7 +526,7 @@ class Preview:
             for note in recorder.writer.notes:
                 self.say(f"note: {note}", log=True)
         else:
-            self.say("recording stopped before any frame: nothing saved", log=True)
+            self.say("recording stopped: nothing saved", log=True)
 
     # drawing
 
