@@ -12,6 +12,7 @@ import ctypes.util
 import itertools
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -504,12 +505,24 @@ def start_preview(xvfb, *args):
     return proc, err_lines, window_ids
 
 
-def test_closing_the_window_ends_the_preview_cleanly(xvfb, tmp_path):
-    src = tmp_path / "clip.mp4"
+def assert_no_temp_files_and_valid_recordings(folder):
+    names = os.listdir(folder)
+    assert not [n for n in names if n.startswith(".")], names
+    for name in names:
+        if name.endswith(".mp4"):
+            with open_video(folder / name) as rec:
+                assert len(list(rec)) >= 1
+
+
+def test_closing_the_window_ends_the_preview_and_keeps_the_recording(xvfb, tmp_path):
+    src, out = tmp_path / "clip.mp4", tmp_path / "out"
     make_video(src, 10, 96, 64, fps=25)
-    proc, err_lines, window_ids = start_preview(xvfb, src, "--snapshot-dir", tmp_path)
+    out.mkdir()
+    proc, err_lines, window_ids = start_preview(xvfb, src, "--record-dir", out)
     try:
         wid = wait_for(window_ids, 120, "the window")[0]
+        xvfb.xdotool("key", "--window", wid, "r")
+        wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
         time.sleep(1)
         xvfb.close_window(wid)
         status = proc.wait(30)
@@ -519,7 +532,33 @@ def test_closing_the_window_ends_the_preview_cleanly(xvfb, tmp_path):
             proc.wait()
     proc.err_thread.join(5)
     err = "".join(err_lines)
-    assert status == 0 and "frames shown" in err and "Traceback" not in err, err
+    assert status == 0 and "frames shown" in err and "recording saved" in err and "Traceback" not in err, err
+    assert len(os.listdir(out)) == 1
+    assert_no_temp_files_and_valid_recordings(out)
+
+
+def test_ctrl_c_while_recording_leaves_no_broken_file(xvfb, tmp_path):
+    # SIGTERM takes the same way (a BaseException through the loop), ending with status 143
+    signum, status, word = signal.SIGINT, 130, "interrupted"
+    src, out = tmp_path / "clip.mp4", tmp_path / "out"
+    make_video(src, 10, 96, 64, fps=25)
+    out.mkdir()
+    proc, err_lines, window_ids = start_preview(xvfb, src, "--record-dir", out)
+    try:
+        wid = wait_for(window_ids, 120, "the window")[0]
+        xvfb.xdotool("key", "--window", wid, "r")
+        wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
+        time.sleep(1)
+        proc.send_signal(signum)
+        assert proc.wait(30) == status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.err_thread.join(5)
+    err = "".join(err_lines)
+    assert f"vidclean: {word}" in err and "Traceback" not in err, err
+    assert_no_temp_files_and_valid_recordings(out)  # finalised, or (signal mid-write) removed
 
 
 def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, tmp_path):
