@@ -556,11 +556,11 @@ class Preview:
         if time.monotonic() < self.message_until:
             lines.append(self.message)
         self._text(bgr, lines, scale)
-        if self.recorder is not None:
-            r = max(4, round(8 * scale / 0.5))
-            cv2.circle(bgr, (w - 2 * r - 40, 2 * r), r, (0, 0, 255), -1, cv2.LINE_AA)
-            cv2.putText(bgr, "REC", (w - 2 * r - 40 + r + 4, 2 * r + r // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (0, 0, 255), 1, cv2.LINE_AA)
+        if self.recorder is not None:  # a red dot and REC, top right
+            (tw, th), _ = cv2.getTextSize("REC", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            x, r = w - tw - 6, max(3, th // 2 + 1)
+            cv2.circle(bgr, (x - r - 4, 6 + th // 2), r, (0, 0, 255), -1, cv2.LINE_AA)
+            cv2.putText(bgr, "REC", (x, 6 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), 1, cv2.LINE_AA)
         return bgr
 
     @staticmethod
