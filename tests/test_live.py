@@ -340,6 +340,26 @@ def test_camera_unplugged_mid_stream():
     assert seen == [0, 1, 2] and capture.released
 
 
+def test_camera_whose_reads_block_then_fail_is_given_up_in_seconds_not_reads(monkeypatch):
+    monkeypatch.setattr(OpenCVCamera, "lost_seconds", 0.3)
+    capture = FakeCapture(good=2)
+    read = capture.read
+
+    def slow_read():  # like V4L2 waiting out its select timeout on a device that is gone
+        ok, image = read()
+        if not ok:
+            time.sleep(0.2)
+        return ok, image
+
+    capture.read = slow_read
+    camera = OpenCVCamera(0, capture=capture)
+    start = time.monotonic()
+    with pytest.raises(VidcleanError, match="unplugged"):
+        list(camera)
+    assert time.monotonic() - start < 2 and capture.reads <= 6
+    camera.close()
+
+
 def test_files_and_urls_are_not_cameras(tmp_path):
     (tmp_path / "7").write_bytes(b"x")
     assert not is_camera("clip.mp4") and not is_camera("rtsp://host/stream")

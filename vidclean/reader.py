@@ -258,7 +258,8 @@ class OpenCVCamera(VideoStream):
     """
 
     first_frame_timeout = 3.0  # seconds
-    lost_after = 25  # consecutive failed reads
+    lost_after = 25  # consecutive failed reads...
+    lost_seconds = 3.0  # ...or failed reads for this long (a read may block a while before failing)
     _retry_pause = 0.02  # seconds between failed reads
 
     def __init__(self, device: int | str = 0, size: tuple[int, int] | None = None, *, capture=None):
@@ -322,7 +323,7 @@ class OpenCVCamera(VideoStream):
         return self._info
 
     def __iter__(self) -> Iterator[Frame]:
-        failures = 0
+        failures, last_good = 0, time.monotonic()
         while self._capture is not None:
             rgb, self._first = self._first, None
             if rgb is None:
@@ -330,11 +331,11 @@ class OpenCVCamera(VideoStream):
             if rgb is None:
                 failures += 1
                 self.frames_lost += 1
-                if failures >= self.lost_after:
+                if failures >= self.lost_after or time.monotonic() - last_good > self.lost_seconds:
                     raise VidcleanError(f"{self.name}: stopped giving frames (unplugged?)")
                 time.sleep(self._retry_pause)
                 continue
-            failures = 0
+            failures, last_good = 0, time.monotonic()
             seconds = time.monotonic() - self._t0
             yield Frame(self._index, round(seconds * 1000), seconds, rgb)
             self._index += 1
