@@ -155,7 +155,10 @@ def build_live_parser() -> argparse.ArgumentParser:
 
 
 def _is_live(argv: list[str]) -> bool:
-    return bool(argv) and (argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv))
+    """``vidclean live ...``, or ``--webcam`` anywhere in the main command's arguments."""
+    if not argv or argv[0] in ("train", "bench"):
+        return False
+    return argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv)
 
 
 def live_main(argv: list[str]) -> int:
@@ -228,6 +231,8 @@ def _on_sigterm(signum, frame):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _is_live(argv):
+        return live_main(argv)
     if argv and argv[0] == "train":
         from vidclean.train import main as train_main
 
@@ -237,8 +242,6 @@ def main(argv=None) -> int:
         from vidclean.bench import main as bench_main
 
         return bench_main(argv[1:]) or 0
-    if _is_live(argv):
-        return live_main(argv)
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
