@@ -463,7 +463,7 @@ def test_preview_keys_views_strength_snapshot_recording_and_closing_the_window(t
     make_video(tmp_path / "clip.mp4", frames, 64, 48, fps=50)
     src = tmp_path / "clip.mp4"
     grabber = live.FrameGrabber(open_video(src), pace=True, reopen=lambda: open_video(src))
-    keys = {2: " ", 3: "+", 4: "+", 5: "-", 6: "s", 7: "r", 20: "r", 22: "a", 23: " "}
+    keys = {1: "r", 2: " ", 3: "+", 4: "+", 5: "-", 6: "s", 7: "r", 8: "r", 20: "r", 22: "a", 23: " "}
     window = FakeWindow(keys, close_after=25)
     denoiser = IdentityDenoiser()
     out = tmp_path / "out"
@@ -486,12 +486,17 @@ def test_preview_keys_views_strength_snapshot_recording_and_closing_the_window(t
     assert views[0] == "split" and views[1] == "clean" and views[-1] == "raw"
     assert sigmas[1] is None and sigmas[2:5] == [14, 16, 14] and sigmas[-1] is None  # 12.3 -> 14 -> 16 -> 14 -> auto
     names = sorted(os.listdir(out))
-    assert len(names) == 2 and names[0].endswith(".mp4") and names[1].endswith(".png"), names
-    png = cv2.imread(str(out / names[1]))
+    assert len(names) == 3 and names[0].endswith(".mp4") and names[1].endswith(".mp4"), names
+    png = cv2.imread(str(out / names[2]))
     assert png.shape == (48, 64, 3)
-    with open_video(out / names[0]) as rec:
-        assert (rec.info.width, rec.info.height) == (64, 48)
-        assert len(list(rec)) == 13  # written from the frame after r to the one before the second r
+    # r during warm-up (on the raw first frame) records from the first cleaned frame (6 frames);
+    # the second from the frame after r to the one before the next r (12 frames)
+    counts = []
+    for name in names[:2]:
+        with open_video(out / name) as rec:
+            assert (rec.info.width, rec.info.height) == (64, 48)
+            counts.append(len(list(rec)))
+    assert sorted(counts) == [6, 12]
 
 
 def test_split_view_puts_raw_left_and_cleaned_right():

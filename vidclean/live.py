@@ -409,6 +409,7 @@ class Preview:
         self.duration, self.quiet = duration, quiet
         self.stats = Stats()
         self.recorder: Recorder | None = None
+        self.record_pending = False  # r pressed before the first cleaned frame
         self.last: tuple[LiveFrame, np.ndarray] | None = None  # the frame shown last, and its cleaned version
         self.message, self.message_until = "", 0.0
         self.started = 0.0
@@ -427,6 +428,8 @@ class Preview:
                 shown = time.monotonic()
                 self.stats.add(shown, processed - frame.taken_at, shown - frame.captured_at)
                 self.last = (frame, clean)
+                if self.record_pending:
+                    self.start_recording()
                 if self.recorder is not None:
                     self.recorder.write(clean, frame.captured_at)
                 if not self.handle(key):
@@ -479,10 +482,14 @@ class Preview:
         elif ch in ("s", "S"):
             self.snapshot()
         elif ch in ("r", "R"):
-            if self.recorder is None:
-                self.start_recording()
-            else:
+            if self.recorder is not None:
                 self.stop_recording()
+            elif self.last is None:  # still warming up: start with the first cleaned frame
+                self.record_pending = not self.record_pending
+                self.say("recording starts with the first cleaned frame" if self.record_pending
+                         else "recording cancelled")
+            else:
+                self.start_recording()
         return True
 
     # actions
@@ -509,9 +516,7 @@ class Preview:
         self.say(f"snapshot saved: {path}", log=True)
 
     def start_recording(self) -> None:
-        if self.last is None:
-            self.say("no cleaned frame yet")
-            return
+        self.record_pending = False
         height, width = self.last[1].shape[:2]
         path = _new_path(self.record_dir, "live", ".mp4")
         self.recorder = Recorder(path, width, height, self.fps, self.source)
