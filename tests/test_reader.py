@@ -206,4 +206,4 @@ def test_audio_only_file(tmp_path):
 def test_unknown_backend(mp4_25fps_audio):
     path, _ = mp4_25fps_audio
     with pytest.raises(VidcleanError, match="backend"):
-        open_video(path, backend="opencv")
+        open_video(path, backend="gstreamer")

@@ -1,4 +1,5 @@
-"""Command line: ``vidclean INPUT OUTPUT [options]``, ``vidclean train ...``, ``vidclean bench ...``.
+"""Command line: ``vidclean INPUT OUTPUT [options]``, ``vidclean --webcam [SOURCE]`` (or ``vidclean live``),
+``vidclean train ...``, ``vidclean bench ...``.
 
 A thin layer: it parses options, opens the reader, the denoiser and the writer, shows progress,
 and turns every user-facing problem into one line on stderr and exit status 2.
@@ -22,6 +23,7 @@ examples:
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
+  vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)
   vidclean train --help                         train the network from clean clips
   vidclean bench --help                         compare quality against OpenCV's NLM denoiser
   vidclean bench --speed --help                 measure fps and memory per preset and frame size
@@ -45,6 +47,26 @@ def _sigma(value: str):
     if not 0 <= sigma <= 100:
         raise argparse.ArgumentTypeError(f"noise level must be between 0 and 100, got {value}")
     return sigma
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {value!r}") from None
+    if not (8 <= width <= 8192 and 8 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"width and height must be between 8 and 8192, got {value}")
+    return width, height
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return seconds
 
 
 def _window(value: str) -> int:
@@ -93,6 +115,87 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--version", action="version", version=f"vidclean {__version__}")
     return p
+
+
+LIVE_EXAMPLES = """\
+SOURCE is a camera index (default 0), a camera device path, or a video file or stream URL,
+which is played at its own frame rate, in a loop, as if it were a camera.
+
+examples:
+  vidclean --webcam                             the default camera, cleaned, split view against the raw
+  vidclean --webcam 1                           camera index 1
+  vidclean --webcam /dev/video2 --size 640x480  a device path; the capture scaled to 640x480
+  vidclean --webcam clip.mp4 --sigma 20         a video file played as a camera, noise level fixed
+  vidclean live 1 --preset balanced             the same as a subcommand
+
+keys in the window:
+  q, Esc   quit (closing the window does too)   space  cycle the view: split / clean / raw
+  + / -    stronger / weaker (noise level)       a      noise level back to auto
+  s        save a PNG snapshot of the cleaned picture
+  r        start / stop recording the cleaned stream (H.264 .mp4, finalised on stop or quit)
+"""
+
+
+def build_live_parser() -> argparse.ArgumentParser:
+    from vidclean.registry import PRESETS, weights_path
+
+    # the fast preset where it is shipped (it keeps up with a camera best), else balanced
+    default_preset = "fast" if "fast" in PRESETS and weights_path("fast").exists() else "balanced"
+    p = argparse.ArgumentParser(
+        prog="vidclean --webcam",
+        usage="vidclean --webcam [SOURCE] [options]\n       vidclean live [SOURCE] [options]",
+        description="Live preview: clean a camera (or a video played as one) in a window, frame by frame "
+                    "with no look-ahead; frames are dropped, never queued, when the model is slower.",
+        epilog=LIVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--webcam", nargs="?", const="0", default=None, metavar="SOURCE", help=argparse.SUPPRESS)
+    p.add_argument("source", nargs="?", help="camera index or device path, or a video file / URL (default: 0)")
+    p.add_argument("--preset", default=default_preset, choices=sorted(PRESETS),
+                   help=f"model preset (default: {default_preset})")
+    p.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
+                   help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto); +/- change it")
+    p.add_argument("--size", type=_size, default=None, metavar="WxH",
+                   help="scale the capture to this size (a camera is asked for it first)")
+    p.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
+    p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")
+    p.add_argument("--record-dir", default=".", metavar="DIR", help="where r saves recordings (default: .)")
+    p.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+                   help="stop after this long (default: until q)")
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--version", action="version", version=f"vidclean {__version__}")
+    return p
+
+
+def _is_live(argv: list[str]) -> bool:
+    """``vidclean live ...``, or ``--webcam`` anywhere in the main command's arguments."""
+    if not argv or argv[0] in ("train", "bench"):
+        return False
+    return argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv)
+
+
+def live_main(argv: list[str]) -> int:
+    parser = build_live_parser()
+    args = parser.parse_args(argv[1:] if argv and argv[0] == "live" else argv)
+    if args.webcam is not None and args.source is not None:
+        parser.error(f"two sources given: --webcam {args.webcam} and {args.source}")
+    args.source = args.webcam if args.webcam is not None else (args.source if args.source is not None else "0")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        from vidclean.live import run_live
+
+        run_live(args)
+    except VidcleanError as e:
+        print(f"vidclean: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidclean: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("vidclean: terminated", file=sys.stderr)
+        return 143
+    return 0
 
 
 def denoise_file(args) -> None:
@@ -146,6 +249,8 @@ def _on_sigterm(signum, frame):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _is_live(argv):
+        return live_main(argv)
     if argv and argv[0] == "train":
         from vidclean.train import main as train_main
 

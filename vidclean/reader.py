@@ -1,4 +1,8 @@
-"""Reading video: one VideoStream interface, an open_video() factory, a PyAV backend.
+"""Reading video: one VideoStream interface, an open_video() factory, two backends.
+
+``PyAVStream`` reads files and stream URLs; ``OpenCVCamera`` reads a camera (an index or a
+device path such as ``/dev/video2``). Both yield the same ``Frame`` objects, so files and
+cameras look alike to the rest (as in PySceneDetect's ``open_video``).
 
 Frames come out as RGB (H, W, 3) uint8 at the stored (coded) size; they are never
 rotated. The display rotation is reported in VideoInfo.rotation so that a writer can
@@ -9,17 +13,22 @@ from __future__ import annotations
 
 import abc
 import os
+import re
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 from vidclean.errors import VidcleanError
 
 # Consecutive unreadable packets after which the rest of a file is given up.
 _MAX_CONSECUTIVE_ERRORS = 100
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # rtsp://, http://, ... : not a local path
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,8 @@ class PyAVStream(VideoStream):
 
     def __init__(self, path: str | os.PathLike):
         self._path = path = os.fspath(path)
-        _check_input_path(path)
+        if not _URL.match(path):
+            _check_input_path(path)
         self.frames_lost = 0
         self._index = 0
         self._first = self._frames = None
@@ -201,8 +211,164 @@ class PyAVStream(VideoStream):
             container.close()
 
 
-def open_video(path: str | os.PathLike, backend: str = "pyav") -> VideoStream:
-    """Open a video file for reading. Raises VidcleanError for anything unreadable."""
-    if backend != "pyav":
-        raise VidcleanError(f"unknown video backend {backend!r} (available: pyav)")
-    return PyAVStream(path)
+def _camera_name(device: int | str) -> str:
+    return f"camera {device}" if isinstance(device, int) else device
+
+
+def _open_capture(device: int | str):
+    """An opened cv2.VideoCapture for a camera index or device path, else VidcleanError."""
+    name = _camera_name(device)
+    linux = sys.platform.startswith("linux")
+    if isinstance(device, int):
+        if device < 0:
+            raise VidcleanError(f"{name}: a camera index is 0 or more")
+        node = f"/dev/video{device}" if linux else None
+    else:
+        node = device if device.startswith("/dev/") else None
+    if node is not None and not os.path.exists(node):
+        raise VidcleanError(f"{name}: no such camera ({node} does not exist)")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # one line of our own instead
+    try:
+        capture = cv2.VideoCapture(device, cv2.CAP_V4L2 if linux and node else cv2.CAP_ANY)
+        opened = capture.isOpened()
+    except cv2.error:
+        capture, opened = None, False
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if not opened:
+        if capture is not None:
+            capture.release()
+        if node is not None and not os.access(node, os.R_OK | os.W_OK):
+            raise VidcleanError(f"{name}: permission denied on {node} (is the user in the 'video' group?)")
+        where = f"{node} is not a camera, or it is busy in another program" if node else "no camera there"
+        raise VidcleanError(f"{name}: cannot be opened ({where})")
+    return capture
+
+
+class OpenCVCamera(VideoStream):
+    """Frames from a camera through OpenCV's VideoCapture (V4L2 on Linux).
+
+    ``device`` is a camera index or a device path; ``size`` (width, height) is asked of the
+    camera, which may pick another (``info`` has the size it gives). ``capture`` is an opened
+    VideoCapture-like object to read instead of opening ``device`` (for tests). The first frame
+    is read here, so that a camera that opens but gives nothing (busy) fails at once; after
+    frames have come, ``lost_after`` consecutive failed reads mean the camera is gone.
+    ``Frame.pts`` is in milliseconds since the first frame (``info.time_base`` 1/1000).
+    """
+
+    first_frame_timeout = 3.0  # seconds
+    lost_after = 25  # consecutive failed reads...
+    lost_seconds = 3.0  # ...or failed reads for this long (a read may block a while before failing)
+    _retry_pause = 0.02  # seconds between failed reads
+
+    def __init__(self, device: int | str = 0, size: tuple[int, int] | None = None, *, capture=None):
+        self.name = _camera_name(device)
+        self.frames_lost = 0
+        self._index = 0
+        self._capture = capture if capture is not None else _open_capture(device)
+        try:
+            if size is not None:
+                self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+                self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+            deadline = time.monotonic() + self.first_frame_timeout
+            while (first := self._read()) is None:
+                if time.monotonic() > deadline:
+                    raise VidcleanError(
+                        f"{self.name}: opened, but no frame came in {self.first_frame_timeout:g} s "
+                        "(busy in another program?)"
+                    )
+                time.sleep(self._retry_pause)
+            self._first, self._t0 = first, time.monotonic()
+            fps = self._get(cv2.CAP_PROP_FPS)
+            fourcc = int(self._get(cv2.CAP_PROP_FOURCC))
+            codec = "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4)).strip("\0 ") if fourcc > 0 else ""
+            self._info = VideoInfo(
+                path=self.name,
+                width=first.shape[1],
+                height=first.shape[0],
+                fps=Fraction(fps).limit_denominator(1001) if 0 < fps < 1000 else None,
+                time_base=Fraction(1, 1000),
+                frame_count=None,
+                duration=None,
+                rotation=0,
+                codec=codec.lower() or "camera",
+                pix_fmt="rgb24",
+                audio_streams=0,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _get(self, prop: int) -> float:
+        try:
+            return float(self._capture.get(prop))
+        except (cv2.error, TypeError, ValueError):
+            return 0.0
+
+    def _read(self) -> np.ndarray | None:
+        """The next frame as RGB, or None if the read failed."""
+        try:
+            ok, image = self._capture.read()
+        except cv2.error:
+            return None
+        if not ok or image is None or image.size == 0:
+            return None
+        if image.ndim == 2 or image.shape[2] == 1:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+    @property
+    def info(self) -> VideoInfo:
+        return self._info
+
+    def __iter__(self) -> Iterator[Frame]:
+        failures, last_good = 0, time.monotonic()
+        while self._capture is not None:
+            rgb, self._first = self._first, None
+            if rgb is None:
+                rgb = self._read()
+            if rgb is None:
+                failures += 1
+                self.frames_lost += 1
+                if failures >= self.lost_after or time.monotonic() - last_good > self.lost_seconds:
+                    raise VidcleanError(f"{self.name}: stopped giving frames (unplugged?)")
+                time.sleep(self._retry_pause)
+                continue
+            failures, last_good = 0, time.monotonic()
+            seconds = time.monotonic() - self._t0
+            yield Frame(self._index, round(seconds * 1000), seconds, rgb)
+            self._index += 1
+
+    def close(self) -> None:
+        self._first = None
+        capture, self._capture = getattr(self, "_capture", None), None
+        if capture is not None:
+            capture.release()
+
+
+def is_camera(source: int | str | os.PathLike) -> bool:
+    """Whether open_video() takes ``source`` for a camera: an index (an int, or digits that are
+    not the name of an existing file) or a video device path (``/dev/video*``)."""
+    if isinstance(source, int):
+        return True
+    source = os.fspath(source)
+    return (source.isdigit() and not os.path.exists(source)) or source.startswith("/dev/video")
+
+
+def open_video(source: int | str | os.PathLike, backend: str | None = None, **kwargs) -> VideoStream:
+    """Open a video file, stream URL or camera for reading. Raises VidcleanError for anything unreadable.
+
+    ``backend`` None picks "opencv" for a camera (see is_camera) and "pyav" otherwise; keyword
+    arguments go to the backend (OpenCVCamera takes ``size``).
+    """
+    if backend is None:
+        backend = "opencv" if is_camera(source) else "pyav"
+    if backend == "pyav":
+        return PyAVStream(source, **kwargs)
+    if backend == "opencv":
+        if not isinstance(source, int):
+            source = os.fspath(source)
+            source = int(source) if source.isdigit() and not os.path.exists(source) else source
+        return OpenCVCamera(source, **kwargs)
+    raise VidcleanError(f"unknown video backend {backend!r} (available: pyav, opencv)")
