@@ -453,7 +453,7 @@ class IdentityDenoiser:
     def __init__(self):
         self.sigma, self.last_sigma = None, 12.3
 
-    def run(self, frames):
+    def run(self, frames, read_ahead=4):
         for frame in frames:
             yield frame, 255 - frame.rgb
 
@@ -598,7 +598,12 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
                                                 "--record-dir", out)
     try:
         wid = wait_for(window_ids, 120, "the window")[0]
-        geometry = dict(line.split("=") for line in xvfb.xdotool("getwindowgeometry", "--shell", wid).split())
+        deadline = time.monotonic() + 120  # the window takes the picture's size when the first one is shown
+        while True:
+            geometry = dict(line.split("=") for line in xvfb.xdotool("getwindowgeometry", "--shell", wid).split())
+            if (int(geometry["WIDTH"]), int(geometry["HEIGHT"])) == (width, height) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         x, y = int(geometry["X"]), int(geometry["Y"])
         assert (int(geometry["WIDTH"]), int(geometry["HEIGHT"])) == (width, height)
 

@@ -62,6 +62,11 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarra
     return rgb
 
 
+def _unit(image: np.ndarray) -> np.ndarray:
+    """8-bit pixels as the network takes them: float32 in 0-1."""
+    return image.astype(np.float32) * np.float32(1 / 255)
+
+
 def available_memory() -> int:
     """Bytes of memory available to a new allocation (MemAvailable), or 4 GiB if unknown."""
     try:
@@ -139,12 +144,12 @@ class Tiling:
 class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.
 
-    Lists hold one entry per tile. Features are kept as float16 (half the memory of a window of
-    4K frames); ``skips`` is dropped once the frame has been decoded.
+    Lists hold one entry per tile. Tiles stay 8-bit and features float16 (a window of 4K frames
+    stays small); ``images`` and ``skips`` are dropped once the frame has been decoded.
     """
 
     frame: Frame
-    images: list[np.ndarray]  # (1, h, w, 3 * scale**2) float32 0-1
+    images: list[np.ndarray] | None  # (1, h, w, 3 * scale**2) uint8, folded space-to-depth
     skips: list[np.ndarray] | None
     feats: list[np.ndarray]
     sigma: float
@@ -188,14 +193,14 @@ class Denoiser:
         padded = pad_to_multiple(frame.rgb)
         scale = self.nets.cfg.scale
         tiles = self.tiling(*padded.shape[:2]).split(padded)
-        return frame, [fold(t, scale)[None].astype(np.float32) * (1 / 255) for t in tiles], sigma
+        return frame, [fold(t, scale)[None] for t in tiles], sigma
 
     def encode(self, prepared) -> Encoded:
         frame, images, sigma = prepared
         skips, feats = [], []
         for image in images:
             noise_map = np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
-            skip, feat = self.nets.encoder.predict_on_batch([image, noise_map])
+            skip, feat = self.nets.encoder.predict_on_batch([_unit(image), noise_map])
             skips.append(np.asarray(skip, np.float16))
             feats.append(np.asarray(feat, np.float16))
         return Encoded(frame, images, skips, feats, sigma)
@@ -222,10 +227,10 @@ class Denoiser:
                 centre = win[k]
                 outs = [
                     unfold(np.asarray(self.nets.decoder.predict_on_batch(
-                        [image, skip.astype(np.float32), feat.astype(np.float32), h, delay]))[0], scale)
+                        [_unit(image), skip.astype(np.float32), feat.astype(np.float32), h, delay]))[0], scale)
                     for image, skip, feat, (h, _) in zip(centre.images, centre.skips, centre.feats, states)
                 ]
-                centre.skips = None  # never needed again: frees most of a frame's cached features
+                centre.images = centre.skips = None  # never needed again: most of a frame's cache
                 height, width = centre.frame.rgb.shape[:2]
                 tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
                 clean = tiling.merge(outs)[:height, :width]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import ctypes
 import ctypes.util
-import inspect
 import os
 import sys
 import threading
@@ -177,10 +176,8 @@ class FrameGrabber:
 
 def causal_run(denoiser, frames):
     """``denoiser.run(frames)`` taking each frame only when the previous one has been cleaned and
-    taken, on the caller's thread: no read-ahead (an engine that reads ahead is told not to)."""
-    if "read_ahead" in inspect.signature(denoiser.run).parameters:
-        return denoiser.run(frames, read_ahead=0)
-    return denoiser.run(frames)
+    taken, on the caller's thread: no read-ahead, so the newest camera frame is always the next."""
+    return denoiser.run(frames, read_ahead=0)
 
 
 # -- display ---------------------------------------------------------------------------------
