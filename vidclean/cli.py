@@ -212,7 +212,7 @@ def denoise_file(args) -> None:
         with VideoWriter(args.output, info, codec=args.codec, pix_fmt=args.pix_fmt, **quality,
                          copy_audio_from=args.input if info.audio_streams else None,
                          overwrite=args.overwrite) as writer:
-            from vidclean.engine import Denoiser  # the model loads after the input and output check out
+            from vidclean.engine import LARGE_FRAME_PIXELS, Denoiser  # the model loads after the checks
 
             denoiser = Denoiser(args.preset, args.window, args.sigma, args.weights, tile=args.tile)
             bar = tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True,
@@ -220,7 +220,8 @@ def denoise_file(args) -> None:
             count = 0
             # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
             # run stops the reading thread before the input is closed, whatever happens
-            with closing(denoiser.run(stream)) as cleaned, Behind(writer.write) as write:
+            behind = 1 if info.width * info.height > LARGE_FRAME_PIXELS else 4  # frames waiting to be encoded
+            with closing(denoiser.run(stream)) as cleaned, Behind(writer.write, behind) as write:
                 for frame, clean in cleaned:
                     write(clean, frame.pts)
                     count += 1

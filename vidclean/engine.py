@@ -16,6 +16,7 @@ overlapping tiles, each with its own recurrent state, blended back with linear r
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,11 +31,13 @@ from vidclean.reader import Frame
 from vidclean.registry import check_window
 from vidclean.window import sliding_windows
 
-# Largest tile, in pixels, whatever the free memory (1080p fits in one) and the smallest.
-MAX_TILE_PIXELS = 1920 * 1088
+# Largest tile, in pixels, whatever the free memory (720p fits in one), and the smallest.
+MAX_TILE_PIXELS = 1024 * 1024
 MIN_TILE_PIXELS = 256 * 256
-# Memory a tile costs per pixel while the network runs (measured peak for "balanced", rounded up).
-BYTES_PER_TILE_PIXEL = 1000
+# Memory a tile costs per pixel while the network runs ("balanced": 0.75 Mpx tiles took ~450 MB).
+BYTES_PER_TILE_PIXEL = 600
+# Frames above this many pixels are read and written only one frame ahead/behind (memory).
+LARGE_FRAME_PIXELS = 1920 * 1088
 TILE_OVERLAP = 48  # pixels shared by neighbouring tiles; the blending ramp spans them
 
 
@@ -215,7 +218,13 @@ class Denoiser:
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
         scale = self.nets.cfg.scale
         states = None  # (h, c) per tile
-        ahead = prefetch(map(self.prepare, frames), read_ahead)
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            return
+        if first.rgb.shape[0] * first.rgb.shape[1] > LARGE_FRAME_PIXELS:
+            read_ahead = min(read_ahead, 1)
+        ahead = prefetch(map(self.prepare, itertools.chain([first], frames)), read_ahead)
         try:
             encoded = map(self.encode, ahead)
             for i, win in enumerate(sliding_windows(encoded, self.window)):
@@ -239,5 +248,6 @@ class Denoiser:
                 self.sigma_total += centre.sigma
                 self.frames_done += 1
                 yield centre.frame, clean
+                centre.frame = None  # the caller has it; a window only needs the features now
         finally:
             ahead.close()  # stops the reading thread now, not when collected
