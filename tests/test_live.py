@@ -539,7 +539,10 @@ def assert_no_temp_files_and_valid_recordings(folder):
                 assert len(list(rec)) >= 1
 
 
-def test_closing_the_window_ends_the_preview_and_keeps_the_recording(xvfb, tmp_path):
+def record_then(xvfb, tmp_path, stop):
+    """Starts the preview on a small clip, presses ``r``, then ``stop(proc, window)``.
+
+    Returns the exit status, stderr and the recording folder."""
     src, out = tmp_path / "clip.mp4", tmp_path / "out"
     make_video(src, 10, 96, 64, fps=25)
     out.mkdir()
@@ -549,14 +552,18 @@ def test_closing_the_window_ends_the_preview_and_keeps_the_recording(xvfb, tmp_p
         xvfb.xdotool("key", "--window", wid, "r")
         wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
         time.sleep(1)
-        xvfb.close_window(wid)
+        stop(proc, wid)
         status = proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     proc.err_thread.join(5)
-    err = "".join(err_lines)
+    return status, "".join(err_lines), out
+
+
+def test_closing_the_window_ends_the_preview_and_keeps_the_recording(xvfb, tmp_path):
+    status, err, out = record_then(xvfb, tmp_path, lambda proc, wid: xvfb.close_window(wid))
     assert status == 0 and "frames shown" in err and "recording saved" in err and "Traceback" not in err, err
     assert len(os.listdir(out)) == 1
     assert_no_temp_files_and_valid_recordings(out)
@@ -564,24 +571,9 @@ def test_closing_the_window_ends_the_preview_and_keeps_the_recording(xvfb, tmp_p
 
 def test_ctrl_c_while_recording_leaves_no_broken_file(xvfb, tmp_path):
     # SIGTERM takes the same way (a BaseException through the loop), ending with status 143
-    signum, status, word = signal.SIGINT, 130, "interrupted"
-    src, out = tmp_path / "clip.mp4", tmp_path / "out"
-    make_video(src, 10, 96, 64, fps=25)
-    out.mkdir()
-    proc, err_lines, window_ids = start_preview(xvfb, src, "--record-dir", out)
-    try:
-        wid = wait_for(window_ids, 120, "the window")[0]
-        xvfb.xdotool("key", "--window", wid, "r")
-        wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
-        time.sleep(1)
-        proc.send_signal(signum)
-        assert proc.wait(30) == status
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc.err_thread.join(5)
-    err = "".join(err_lines)
+    signum, code, word = signal.SIGINT, 130, "interrupted"
+    status, err, out = record_then(xvfb, tmp_path, lambda proc, wid: proc.send_signal(signum))
+    assert status == code
     assert f"vidclean: {word}" in err and "Traceback" not in err, err
     assert_no_temp_files_and_valid_recordings(out)  # finalised, or (signal mid-write) removed
 

@@ -180,8 +180,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
                     help="vidclean: each preset with the true sigma (Gaussian only); auto: with --sigma auto; "
                          "nlm: OpenCV multi-frame NLM; hqdn3d, nlmeans: FFmpeg's filters")
-    ap.add_argument("--reuse", help="a previous run's JSON: take the figures of methods not run now from it "
-                                    "(same clips, frames, levels and seed), e.g. the slow NLM baseline")
+    ap.add_argument("--reuse", help="a previous run's JSON: take the baselines' figures (nlm, hqdn3d, nlmeans) "
+                                    "not run now from it (same clips, frames, levels and seed), e.g. the slow NLM")
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args(argv)
@@ -206,7 +206,8 @@ def main(argv=None) -> int:
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
                 fidelity(row, "noisy", noisy, clean)
                 old = previous.get((name, level, len(clean), args.seed), {})
-                row.update({k: v for k, v in old.items() if k not in row})
+                reused = {m for m in ("nlm", "hqdn3d", "nlmeans") if m not in args.methods}
+                row.update({k: v for k, v in old.items() if k.split("_")[0] in reused})
 
                 def record(label, out, t, **extra):
                     row[f"{label}_psnr"], row[f"{label}_ssim"] = scores(out, clean)

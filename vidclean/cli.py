@@ -181,19 +181,28 @@ def live_main(argv: list[str]) -> int:
     if args.webcam is not None and args.source is not None:
         parser.error(f"two sources given: --webcam {args.webcam} and {args.source}")
     args.source = args.webcam if args.webcam is not None else (args.source if args.source is not None else "0")
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+
+    def job():
         from vidclean.live import run_live
 
         run_live(args)
+
+    return guarded(job, "")
+
+
+def guarded(job, aftermath: str) -> int:
+    """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        job()
     except VidcleanError as e:
         print(f"vidclean: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vidclean: interrupted", file=sys.stderr)
+        print(f"vidclean: interrupted{aftermath}", file=sys.stderr)
         return 130
     except Terminated:
-        print("vidclean: terminated", file=sys.stderr)
+        print(f"vidclean: terminated{aftermath}", file=sys.stderr)
         return 143
     return 0
 
@@ -266,19 +275,7 @@ def main(argv=None) -> int:
 
         return bench_main([a for a in argv[1:] if a != "--quality"]) or 0
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        denoise_file(args)
-    except VidcleanError as e:
-        print(f"vidclean: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("vidclean: interrupted; no output written", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("vidclean: terminated; no output written", file=sys.stderr)
-        return 143
-    return 0
+    return guarded(lambda: denoise_file(args), "; no output written")
 
 
 if __name__ == "__main__":
