@@ -16,6 +16,8 @@ overlapping tiles, each with its own recurrent state, blended back with linear r
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import math
 from collections.abc import Iterable, Iterator
@@ -68,6 +70,21 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarra
 def _unit(image: np.ndarray) -> np.ndarray:
     """8-bit pixels as the network takes them: float32 in 0-1."""
     return image.astype(np.float32) * np.float32(1 / 255)
+
+
+def return_large_blocks_to_the_system() -> None:
+    """Makes glibc's malloc give large freed blocks back at once (a 4K frame's buffers come and go).
+
+    By default glibc raises its mmap threshold as big blocks are freed, after which such blocks
+    stay in the heap and resident memory only grows: 1.9 GB instead of 1.2 GB at 4K (measured).
+    A fixed 1 MB threshold and two arenas keep it flat. No effect off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: blocks of 1 MB and up are mmap()ed, unmapped when freed
+        libc.mallopt(-8, 2)  # M_ARENA_MAX: the threads share two heaps instead of one each
+    except (OSError, AttributeError):
+        pass
 
 
 def available_memory() -> int:
@@ -133,12 +150,16 @@ class Tiling:
         th, tw = self.size
         return [image[y:y + th, x:x + tw] for y, x in self.boxes]
 
-    def merge(self, tiles: list[np.ndarray]) -> np.ndarray:
-        if len(tiles) == 1:
-            return tiles[0]
+    def merge(self, tiles: Iterable[np.ndarray]) -> np.ndarray:
+        """Joins the tiles (in ``boxes`` order), each added in as it comes: one tile in memory."""
+        tiles = iter(tiles)
+        if len(self.boxes) == 1:
+            return next(tiles)
         th, tw = self.size
-        out = np.zeros((self.height, self.width, tiles[0].shape[-1]), np.float32)
+        out = None
         for (y, x), w, tile in zip(self.boxes, self.weights, tiles):
+            if out is None:
+                out = np.zeros((self.height, self.width, tile.shape[-1]), np.float32)
             out[y:y + th, x:x + tw] += w * tile
         return out
 
@@ -172,6 +193,7 @@ class Denoiser:
     def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None,
                  tile: int | None = None):
         self.window = check_window(window)
+        return_large_blocks_to_the_system()
         self.nets = load_preset(preset, weights)
         self.sigma = sigma
         self.tile = tile
@@ -234,15 +256,15 @@ class Denoiser:
                     states = [self.nets.temporal.predict_on_batch([f.astype(np.float32), h, c])
                               for f, (h, c) in zip(item.feats, states)]
                 centre = win[k]
-                outs = [
+                outs = (  # decoded one tile at a time, as the merge takes them
                     unfold(np.asarray(self.nets.decoder.predict_on_batch(
                         [_unit(image), skip.astype(np.float32), feat.astype(np.float32), h, delay]))[0], scale)
                     for image, skip, feat, (h, _) in zip(centre.images, centre.skips, centre.feats, states)
-                ]
-                centre.images = centre.skips = None  # never needed again: most of a frame's cache
+                )
                 height, width = centre.frame.rgb.shape[:2]
                 tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
                 clean = tiling.merge(outs)[:height, :width]
+                centre.images = centre.skips = None  # never needed again: most of a frame's cache
                 clean = np.clip(np.rint(clean * 255.0), 0, 255).astype(np.uint8)
                 self.last_sigma = centre.sigma
                 self.sigma_total += centre.sigma
