@@ -1,16 +1,20 @@
 import os
 import resource
 import signal
+import tempfile
 from fractions import Fraction
+from itertools import pairwise
 
 import av
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import audio_duration, dir_listing, make_video
 from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
-from vidclean.reader import open_video
+from vidclean.reader import VideoInfo, open_video
 from vidclean.writer import VideoWriter
 
 
@@ -376,3 +380,72 @@ def test_disk_full_while_writing(tmp_path, info):
         resource.setrlimit(resource.RLIMIT_FSIZE, limit)
         signal.signal(signal.SIGXFSZ, handler)
     assert dir_listing(tmp_path) == ["in.mp4"]
+
+
+# -- timestamps: properties over random sequences ---------------------------------
+
+
+def _tiny_info(width=16, height=16, time_base=Fraction(1, 1000)):
+    return VideoInfo(path="(synthetic)", width=width, height=height, fps=Fraction(25), time_base=time_base,
+                     frame_count=None, duration=None, rotation=0, codec="h264", pix_fmt="yuv420p",
+                     audio_streams=0)
+
+
+def _write_and_read(folder, ext, pts_list):
+    dst = os.path.join(folder, f"out.{ext}")
+    rng = np.random.default_rng(len(pts_list))
+    with VideoWriter(dst, _tiny_info()) as writer:
+        for pts in pts_list:
+            writer.write(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), pts)
+    info, frames = read_all(dst)
+    return writer, [f.pts * info.time_base for f in frames]
+
+
+@settings(max_examples=15, deadline=None)
+@given(start=st.integers(0, 500), gaps=st.lists(st.integers(1, 300), max_size=11), ext=st.sampled_from(["mp4", "mkv"]))
+def test_any_increasing_timestamps_are_kept_exactly(start, gaps, ext):
+    pts = [start]
+    for gap in gaps:
+        pts.append(pts[-1] + gap)
+    with tempfile.TemporaryDirectory() as folder:
+        writer, times = _write_and_read(folder, ext, pts)
+        assert dir_listing(folder) == [f"out.{ext}"]
+    assert times == [Fraction(p, 1000) for p in pts]
+    assert writer.notes == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(pts=st.lists(st.one_of(st.none(), st.integers(0, 2000)), min_size=1, max_size=12),
+       ext=st.sampled_from(["mp4", "mkv"]))
+def test_disordered_timestamps_still_give_every_frame_strictly_increasing(pts, ext):
+    """A damaged input may repeat, reverse or lack timestamps: no frame is dropped, none fails."""
+    with tempfile.TemporaryDirectory() as folder:
+        writer, times = _write_and_read(folder, ext, pts)
+    assert len(times) == len(pts)
+    assert all(a < b for a, b in pairwise(times))
+    # The rule: a missing timestamp is the frame's place at the nominal rate (25 fps: 40 ms
+    # steps); one not after the frame before becomes one frame duration after it.
+    expected, moved = [], 0
+    for i, p in enumerate(pts):
+        p = 40 * i if p is None else p
+        if expected and p <= expected[-1]:
+            p, moved = expected[-1] + 40, moved + 1
+        expected.append(p)
+    assert times == [Fraction(p, 1000) for p in expected]
+    notes = [n for n in writer.notes if "out of order" in n]
+    assert notes == ([f"{moved} frame timestamp(s) out of order in the input: moved after the frame before"]
+                     if moved else [])
+
+def test_audio_stream_with_an_unknown_codec_is_left_out_with_a_note(tmp_path):
+    """Found by fuzzing: an audio stream FFmpeg has no decoder for crashed the writer."""
+    src = tmp_path / "in.mkv"
+    make_video(src, 5, 32, 24, audio=True)
+    data = src.read_bytes()
+    assert data.count(b"A_AAC") == 1
+    src.write_bytes(data.replace(b"A_AAC", b"A_ZZZ"))  # the Matroska codec id: now unknown
+    dst = tmp_path / "out.mp4"
+    writer = transcode(src, dst, copy_audio_from=src)
+    assert writer.notes == ["audio stream #1: unknown codec, left out"]
+    info, frames = read_all(dst)
+    assert len(frames) == 5 and info.audio_streams == 0
+    assert dir_listing(tmp_path) == ["in.mkv", "out.mp4"]

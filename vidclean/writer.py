@@ -56,8 +56,11 @@ class VideoWriter:
         self.info = info
         self.notes: list[str] = []
         self._out = self._audio_in = self._pending = None
+        self._audio_damaged = 0
         self._audio: Iterator[av.Packet] | None = None
         self._count = 0
+        self._last_pts: int | None = None
+        self._moved = 0  # frames whose timestamp was out of order and moved later
         self.tmp_path = None
 
         for source in (info.path, copy_audio_from):
@@ -129,6 +132,9 @@ class VideoWriter:
             raise VidcleanError(f"{source}: cannot read audio ({_reason(exc)})") from None
         streams = {}  # input stream -> (output stream, re-encode?)
         for inp in self._audio_in.streams.audio:
+            if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
+                self.notes.append(f"audio stream #{inp.index}: unknown codec, left out")
+                continue
             name = inp.codec_context.name
             if name in self._out.supported_codecs:
                 streams[inp] = (self._out.add_stream_from_template(inp), False)
@@ -143,16 +149,31 @@ class VideoWriter:
             self._audio = self._audio_packets(streams)
 
     def _audio_packets(self, streams: dict) -> Iterator[av.Packet]:
-        """Output audio packets in source order: remuxed unchanged, or re-encoded."""
-        for packet in self._audio_in.demux(list(streams)):
-            out, reencode = streams[packet.stream]
-            if not reencode:
-                if packet.dts is not None:  # skip the demuxer's empty flush packets
-                    packet.stream = out
-                    yield packet
-                continue
-            for frame in packet.decode():
-                yield from out.encode(frame)
+        """Output audio packets in source order: remuxed unchanged, or re-encoded.
+
+        Damaged audio never stops the video: undecodable packets are skipped, and a read error
+        ends the audio there, with a note."""
+        last = None  # seconds
+        try:
+            for packet in self._audio_in.demux(list(streams)):
+                out, reencode = streams[packet.stream]
+                if packet.pts is not None and packet.time_base:
+                    last = float(packet.pts * packet.time_base)
+                if not reencode:
+                    if packet.dts is not None:  # skip the demuxer's empty flush packets
+                        packet.stream = out
+                        yield packet
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    self._audio_damaged += 1
+                    continue
+                for frame in frames:
+                    yield from out.encode(frame)
+        except (av.FFmpegError, OSError) as exc:
+            where = f" after {last:.1f}s" if last is not None else ""
+            self.notes.append(f"audio: unreadable{where} ({_reason(exc)}); the rest left out")
         for out, reencode in streams.values():
             if reencode:
                 yield from out.encode(None)
@@ -184,6 +205,11 @@ class VideoWriter:
             )
         if pts is None:
             pts = round(self._count / (self._rate * self._time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            # Encoders and muxers need increasing timestamps; a damaged input may not have them.
+            # The frame is kept, one frame duration after the last one.
+            pts = self._last_pts + max(1, round(1 / (self._rate * self._time_base)))
+            self._moved += 1
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts, frame.time_base = pts, self._time_base
 
@@ -193,6 +219,7 @@ class VideoWriter:
 
         self._guard(step)
         self._count += 1
+        self._last_pts = pts
 
     def _guard(self, step, failure: str = "writing failed") -> None:
         """Run an encode/mux step; if it fails (disk full, Ctrl-C...) delete the temp file.
@@ -221,6 +248,10 @@ class VideoWriter:
 
         self._guard(finish)
         self._out = None
+        if self._moved:
+            self.notes.append(f"{self._moved} frame timestamp(s) out of order in the input: moved after the frame before")
+        if self._audio_damaged:
+            self.notes.append(f"audio: {self._audio_damaged} damaged packet(s) skipped")
 
     def abort(self) -> None:
         """Stop writing and delete the temp file; the destination is left untouched."""
