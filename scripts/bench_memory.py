@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--sigma", default="auto", help="noise level, or 'auto' (default)")
     p.add_argument("--checkpoints", default="1,100,1000,2000,5000,10000,15000,20000",
                    help="frame numbers at which memory is recorded (the last frame always is)")
+    p.add_argument("--output", default="mp4", choices=["mp4", "mkv"],
+                   help="output container (default mp4; MP4 keeps its sample index in memory until the end)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     width, height = map(int, args.size.lower().split("x"))
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
 
     samples = []
     with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.mp4", Path(tmp) / "out.mp4"
+        src, dst = Path(tmp) / "in.mp4", Path(tmp) / f"out.{args.output}"
         t0 = time.time()
         write_input(src, args.frames, width, height)
         print(f"input: {args.frames} frames {width}x{height} written in {time.time() - t0:.0f}s", flush=True)
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
     first = by_frame.get(1000, samples[0])
     last = samples[-1]
     result = {
-        "frames": count, "size": [width, height], "window": args.window, "sigma": args.sigma,
+        "frames": count, "size": [width, height], "window": args.window, "sigma": args.sigma, "output": args.output,
         "frames_lost": lost, "output_bytes": out_size,
         "seconds": round(time.time() - start, 1), "fps": round(count / (time.time() - start), 2),
         "baseline_before_model": baseline, "samples": samples,

@@ -50,3 +50,14 @@ def test_tracker_smooths_over_time():
     values = [tracker.update(add_gaussian(flat, 20, rng)) for _ in range(5)]
     values.append(tracker.update(add_gaussian(flat, 40, rng)))  # one outlier frame barely moves it
     assert values[-1] == pytest.approx(20, rel=0.1)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 40, 3), (30, 1, 3), (2, 2, 3), (3, 5, 3)])
+def test_tiny_frames_give_a_finite_estimate(shape):
+    """A 1x1 video made the automatic noise level NaN, and the output frames garbage."""
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    sigma = estimate_sigma(frame)
+    assert np.isfinite(sigma) and sigma >= 0
+    tracker = SigmaTracker()
+    assert all(np.isfinite(tracker.update(frame)) for _ in range(3))

@@ -76,12 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--strict", action="store_true",
+                   help="treat any damaged or missing frame in INPUT as an error (default: skip them, with a note)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--version", action="version", version=f"vidclean {__version__}")
     return p
 
 
 def denoise_file(args) -> None:
+    import av
     from tqdm import tqdm
 
     from vidclean.reader import open_video
@@ -101,6 +104,8 @@ def denoise_file(args) -> None:
                        disable=args.quiet or not sys.stderr.isatty())
             count = 0
             for frame, clean in denoiser.run(stream):
+                if args.strict:
+                    _check_intact(args.input, stream)
                 writer.write(clean, frame.pts)
                 count += 1
                 bar.update()
@@ -109,9 +114,13 @@ def denoise_file(args) -> None:
             bar.close()
             if count == 0:
                 raise VidcleanError(f"{args.input}: no frame could be decoded")
+            if args.strict:
+                _check_intact(args.input, stream)  # frames missing at the end show only now
         notes = list(writer.notes)
     if stream.frames_lost:
-        notes.append(f"{stream.frames_lost} damaged frame(s) could not be decoded and were skipped")
+        notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
+    if any(c.is_alpha for c in av.VideoFormat(info.pix_fmt).components):
+        notes.append(f"the input's alpha channel ({info.pix_fmt}) is not kept: the output is opaque")
     if not args.quiet:
         for note in notes:
             print(f"vidclean: note: {note}", file=sys.stderr)
@@ -119,6 +128,11 @@ def denoise_file(args) -> None:
         sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {denoiser.mean_sigma:.1f}"
         print(f"vidclean: {count} frames in {seconds:.1f}s ({count / seconds:.2f} fps), {sigma} -> {args.output}",
               file=sys.stderr)
+
+
+def _check_intact(path: str, stream) -> None:
+    if stream.frames_lost:
+        raise VidcleanError(f"{path}: {stream.frames_lost} frame(s) damaged or missing (--strict); no output written")
 
 
 def _on_sigterm(signum, frame):
@@ -139,6 +153,11 @@ def main(argv=None) -> int:
         return bench_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "SIGXFSZ"):
+        # Past the file size limit (ulimit -f) the kernel's SIGXFSZ would kill the process before
+        # the writer could remove its temp file; ignored, the write fails with EFBIG, which the
+        # writer reports. CPython's startup ignores it already; this keeps it so when embedded.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         denoise_file(args)
     except VidcleanError as e:
