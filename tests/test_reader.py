@@ -290,7 +290,7 @@ def test_long_variable_frame_rate_matroska_is_no_loss(tmp_path):
 # 20 fixed mutations; a long run: VIDCLEAN_FUZZ_EXAMPLES=5000 python -m pytest tests/test_reader.py -k fuzz
 
 FUZZ_EXAMPLES = int(os.environ.get("VIDCLEAN_FUZZ_EXAMPLES", "20"))
-FUZZ_SEEDS = ["h264_aac.mp4", "ffv1.mkv", "h264.mkv", "h264_rot.mp4"]
+FUZZ_SEEDS = ["h264_aac.mp4", "ffv1.mkv", "h264.mkv", "h264_rot.mp4", "h264_aac.avi"]
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +300,7 @@ def fuzz_seeds(tmp_path_factory):
     make_video(folder / "ffv1.mkv", 6, 32, 24, codec="ffv1", pix_fmt="yuv420p")
     make_video(folder / "h264.mkv", 8, 32, 24, pts=[0, 40, 80, 200, 240, 280, 400, 440], time_base=Fraction(1, 1000))
     make_video(folder / "h264_rot.mp4", 6, 31, 17, pix_fmt="yuv444p", rotation=90)
+    make_video(folder / "h264_aac.avi", 8, 32, 24, audio=True)
     return {name: (folder / name).read_bytes() for name in FUZZ_SEEDS}
 
 

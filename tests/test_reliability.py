@@ -8,6 +8,7 @@ behaviour (signals, the file size limit) is in test_cli.py, run as a subprocess.
 
 import os
 import signal
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import av
 import numpy as np
 import pytest
 from conftest import make_video, synth_frame
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from vidclean.cli import main
 from vidclean.reader import open_video
@@ -289,3 +292,36 @@ def test_unwritable_output_folder_is_refused(capsys, small, unwritable_folder):
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith("vidclean: error: ") and "cannot start writing" in lines[0], lines
     assert sorted(os.listdir(unwritable_folder)) == before
+
+
+# -- fuzzing the whole command line (the reader and writer alone: test_reader.py) ----------
+
+CLI_FUZZ_EXAMPLES = int(os.environ.get("VIDCLEAN_CLI_FUZZ_EXAMPLES", "8"))
+
+
+@pytest.fixture(scope="module")
+def cli_seed(tmp_path_factory):
+    path = tmp_path_factory.mktemp("seed") / "seed.mkv"
+    make_video(path, 6, 32, 24, audio=True)
+    return path.read_bytes()
+
+
+@settings(max_examples=CLI_FUZZ_EXAMPLES, deadline=None, derandomize=CLI_FUZZ_EXAMPLES <= 8,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=8))
+def test_fuzz_mutated_input_through_the_command_line(capsys, cli_seed, flips):
+    """Exit 0 with an output, or exit 2 with one line and nothing written; never a traceback."""
+    data = bytearray(cli_seed)
+    for where, mask in flips:
+        data[int(where * len(data))] ^= mask
+    with tempfile.TemporaryDirectory() as folder:
+        src, out = Path(folder) / "in.mkv", Path(folder) / "out.mkv"
+        src.write_bytes(bytes(data))
+        code, lines = run(capsys, src, out, "--window", 3, "--codec", "ffv1", "-q")
+        if code == 0:
+            assert lines == [] and sorted(os.listdir(folder)) == ["in.mkv", "out.mkv"]
+            assert len(read(out)[1]) >= 1
+            event("cleaned")
+        else:
+            assert_refused(code, lines, folder, keep=["in.mkv"])
+            event("refused: " + lines[0].split(": ", 3)[-1].split(" (")[0])
