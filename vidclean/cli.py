@@ -103,9 +103,7 @@ def denoise_file(args) -> None:
             bar = tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True,
                        disable=args.quiet or not sys.stderr.isatty())
             count = 0
-            for frame, clean in denoiser.run(stream):
-                if args.strict:
-                    _check_intact(args.input, stream)
+            for frame, clean in denoiser.run(_intact(stream, args.input) if args.strict else stream):
                 writer.write(clean, frame.pts)
                 count += 1
                 bar.update()
@@ -114,8 +112,6 @@ def denoise_file(args) -> None:
             bar.close()
             if count == 0:
                 raise VidcleanError(f"{args.input}: no frame could be decoded")
-            if args.strict:
-                _check_intact(args.input, stream)  # frames missing at the end show only now
         notes = list(writer.notes)
     if stream.frames_lost:
         notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
@@ -130,8 +126,13 @@ def denoise_file(args) -> None:
               file=sys.stderr)
 
 
-def _check_intact(path: str, stream) -> None:
-    if stream.frames_lost:
+def _intact(stream, path: str):
+    """The stream's frames, until one is found damaged or missing (--strict): then an error."""
+    for frame in stream:
+        if stream.frames_lost:
+            break
+        yield frame
+    if stream.frames_lost:  # frames missing at the end show only once the stream has ended
         raise VidcleanError(f"{path}: {stream.frames_lost} frame(s) damaged or missing (--strict); no output written")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -135,7 +136,14 @@ class VideoWriter:
             if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
                 self.notes.append(f"audio stream #{inp.index}: unknown codec, left out")
                 continue
+            if not inp.rate or not getattr(inp.codec_context, "channels", 1):
+                self.notes.append(f"audio stream #{inp.index}: no sample rate or channels (damaged?), left out")
+                continue
             name = inp.codec_context.name
+            if name in self._out.supported_codecs and not self._remuxes(inp):
+                self.notes.append(f"audio stream #{inp.index}: {self._out.format.name} refuses its {name} packets"
+                                  " (damaged?), left out")
+                continue
             if name in self._out.supported_codecs:
                 streams[inp] = (self._out.add_stream_from_template(inp), False)
             else:
@@ -146,7 +154,44 @@ class VideoWriter:
                 streams[inp] = (out, True)
                 self.notes.append(f"audio: {ext} cannot hold {name}; re-encoded to {new}")
         if streams:
-            self._audio = self._audio_packets(streams)
+            self._audio = self._increasing(self._audio_packets(streams))
+
+    def _remuxes(self, inp) -> bool:
+        """Whether the output format takes this audio stream's first packets as they are.
+
+        A dry run in memory: a damaged header (AAC without its configuration, say) is refused by
+        the muxer only when its packets are written, and then the whole file would fail."""
+        source = test = packets = packet = None
+        try:
+            source = av.open(self._audio_in.name, metadata_errors="ignore")
+            test = av.open(io.BytesIO(), "w", format=self._out.format.name)
+            stream = source.streams[inp.index]
+            out = test.add_stream_from_template(stream)
+            packets = source.demux(stream)
+            written = 0
+            for packet in packets:
+                if packet.dts is not None:
+                    packet.stream = out
+                    test.mux(packet)
+                    written += 1
+                if written == 4:
+                    break
+            packet = None
+            packets.close()
+            test.close()  # the trailer: the interleaved packets are written now
+            return True
+        except (av.FFmpegError, OSError, ValueError):
+            return False
+        finally:
+            packet = None  # packets go before their container (PyAV crashes otherwise)
+            if packets is not None:
+                packets.close()
+            for container in (test, source):
+                if container is not None:
+                    try:
+                        container.close()
+                    except (av.FFmpegError, OSError, ValueError):
+                        pass
 
     def _audio_packets(self, streams: dict) -> Iterator[av.Packet]:
         """Output audio packets in source order: remuxed unchanged, or re-encoded.
@@ -178,6 +223,41 @@ class VideoWriter:
             if reencode:
                 yield from out.encode(None)
 
+    def _increasing(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """The packets whose timestamps increase, per stream, as a muxer needs; others are dropped.
+
+        A damaged timestamp may jump ahead: a packet followed by an earlier one that is still
+        after the last packet kept is that jump, and goes, rather than everything after it."""
+        last: dict[int, int] = {}  # output stream index -> dts of the last packet kept
+        held: dict[int, av.Packet] = {}  # one packet per stream, waiting for the next one
+        try:
+            for packet in packets:
+                key = packet.stream.index
+                dts = packet.dts if packet.dts is not None else packet.pts
+                if dts is None:
+                    self._audio_damaged += 1
+                    continue
+                prev = held.pop(key, None)
+                if prev is not None:
+                    prev_dts = prev.dts if prev.dts is not None else prev.pts
+                    if dts == prev_dts:  # a repeat
+                        held[key] = prev
+                        self._audio_damaged += 1
+                        continue
+                    if dts < prev_dts and (key not in last or dts > last[key]):
+                        self._audio_damaged += 1  # prev jumped ahead
+                    else:
+                        last[key] = prev_dts
+                        yield prev
+                if key in last and dts <= last[key]:
+                    self._audio_damaged += 1
+                    continue
+                held[key] = packet
+            for prev in list(held.values()):
+                yield prev
+        finally:
+            held.clear()  # before the audio input closes
+
     def _mux_audio(self, until: float | None) -> None:
         """Mux audio packets up to `until` seconds (None: all that are left)."""
         while self._audio is not None:
@@ -190,7 +270,16 @@ class VideoWriter:
             ts = packet.pts if packet.pts is not None else packet.dts
             if until is not None and ts is not None and ts * packet.time_base > until:
                 return
-            self._out.mux(packet)
+            try:
+                self._out.mux(packet)
+            except (av.error.ArgumentError, av.error.InvalidDataError) as exc:
+                # The muxer refuses this audio (a damaged header, say): the video goes on without
+                # it. Write errors (disk full...) are not among these: they stop everything.
+                self.notes.append(f"audio: refused by the muxer ({_reason(exc)}); left out")
+                self._pending = None
+                audio, self._audio = self._audio, None
+                audio.close()
+                return
             self._pending = None
 
     # -- writing -------------------------------------------------------------
