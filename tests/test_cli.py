@@ -1,6 +1,7 @@
 """The command line, end to end on real (small) videos: what a user sees and gets."""
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -162,12 +163,16 @@ def test_bad_options_exit_2(tmp_path, mp4_25fps_audio, args):
     assert not (tmp_path / "out.mp4").exists()
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_leaves_no_output(tmp_path, sig, code):
+@pytest.mark.parametrize("sig,code,existing", [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, True)])
+def test_interrupt_leaves_no_output(tmp_path, sig, code, existing):
+    """Nothing new at the destination, no temp file; an existing output replaced with -y stays as it was."""
     src = tmp_path / "long.mp4"
     make_video(src, 400, 160, 120)
+    source = (src.read_bytes(), os.stat(src).st_mtime_ns)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vidclean", str(src), str(out), "--sigma", "10"],
+    if existing:
+        out.write_bytes(b"previous")
+    proc = subprocess.Popen([sys.executable, "-m", "vidclean", str(src), str(out), "--sigma", "10", "-y"],
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and not any(p.startswith(".out.partial") for p in os.listdir(tmp_path)):
@@ -177,7 +182,29 @@ def test_interrupt_leaves_no_output(tmp_path, sig, code):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert "Traceback" not in err
-    assert sorted(os.listdir(tmp_path)) == ["long.mp4"]
+    assert sorted(os.listdir(tmp_path)) == (["long.mp4", "out.mp4"] if existing else ["long.mp4"])
+    if existing:
+        assert out.read_bytes() == b"previous"
+    assert (src.read_bytes(), os.stat(src).st_mtime_ns) == source
+
+
+def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):
+    """A file size limit (as a full disk would) makes writes fail: SIGXFSZ must not kill vidclean
+    before it can clean up, the write error comes out as one line, and the existing output stays."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(12)]
+    src = tmp_path / "in.mkv"
+    make_video(src, frames, 64, 48, codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "out" / "clean.mkv"
+    out.parent.mkdir()
+    out.write_bytes(b"previous")
+
+    def limit_file_size():  # in the child only; subprocess resets SIGXFSZ to its default there
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    r = vidclean(src, out, "--codec", "ffv1", "--sigma", 10, "--window", 1, "-y", preexec_fn=limit_file_size)
+    assert_clean_error(r, "clean.mkv", "writing failed", "File too large")
+    assert os.listdir(out.parent) == ["clean.mkv"] and out.read_bytes() == b"previous"
 
 
 def test_odd_size_rotation_and_vfr_come_through(tmp_path):

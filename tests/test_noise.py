@@ -68,3 +68,14 @@ def test_clipping_at_black_and_white_does_not_hide_strong_noise():
     frame = np.full((240, 360, 3), 128, np.uint8)
     frame[:, :120], frame[:, 240:] = 6, 250  # two thirds of the frame next to black or white
     assert estimate_sigma(add_gaussian(frame, 50, rng)) == pytest.approx(50, rel=0.1)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 40, 3), (30, 1, 3), (2, 2, 3), (3, 5, 3)])
+def test_tiny_frames_give_a_finite_estimate(shape):
+    """A 1x1 video made the automatic noise level NaN, and the output frames garbage."""
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    sigma = estimate_sigma(frame)
+    assert np.isfinite(sigma) and sigma >= 0
+    tracker = SigmaTracker()
+    assert all(np.isfinite(tracker.update(frame)) for _ in range(3))

@@ -1,16 +1,21 @@
 import os
 import resource
 import signal
+import tempfile
+import types
 from fractions import Fraction
+from itertools import pairwise
 
 import av
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import audio_duration, dir_listing, make_video
 from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
-from vidclean.reader import open_video
+from vidclean.reader import VideoInfo, open_video
 from vidclean.writer import VideoWriter
 
 
@@ -376,3 +381,161 @@ def test_disk_full_while_writing(tmp_path, info):
         resource.setrlimit(resource.RLIMIT_FSIZE, limit)
         signal.signal(signal.SIGXFSZ, handler)
     assert dir_listing(tmp_path) == ["in.mp4"]
+
+
+# -- timestamps: properties over random sequences ---------------------------------
+
+
+def _tiny_info(width=16, height=16, time_base=Fraction(1, 1000)):
+    return VideoInfo(path="(synthetic)", width=width, height=height, fps=Fraction(25), time_base=time_base,
+                     frame_count=None, duration=None, rotation=0, codec="h264", pix_fmt="yuv420p",
+                     audio_streams=0)
+
+
+def _write_and_read(folder, ext, pts_list):
+    dst = os.path.join(folder, f"out.{ext}")
+    rng = np.random.default_rng(len(pts_list))
+    with VideoWriter(dst, _tiny_info()) as writer:
+        for pts in pts_list:
+            writer.write(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), pts)
+    info, frames = read_all(dst)
+    return writer, [f.pts * info.time_base for f in frames]
+
+
+@settings(max_examples=15, deadline=None)
+@given(start=st.integers(0, 500), gaps=st.lists(st.integers(1, 300), max_size=11), ext=st.sampled_from(["mp4", "mkv"]))
+def test_any_increasing_timestamps_are_kept_exactly(start, gaps, ext):
+    pts = [start]
+    for gap in gaps:
+        pts.append(pts[-1] + gap)
+    with tempfile.TemporaryDirectory() as folder:
+        writer, times = _write_and_read(folder, ext, pts)
+        assert dir_listing(folder) == [f"out.{ext}"]
+    assert times == [Fraction(p, 1000) for p in pts]
+    assert writer.notes == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(pts=st.lists(st.one_of(st.none(), st.integers(0, 2000)), min_size=1, max_size=12),
+       ext=st.sampled_from(["mp4", "mkv"]))
+def test_disordered_timestamps_still_give_every_frame_strictly_increasing(pts, ext):
+    """A damaged input may repeat, reverse or lack timestamps: no frame is dropped, none fails."""
+    with tempfile.TemporaryDirectory() as folder:
+        writer, times = _write_and_read(folder, ext, pts)
+    assert len(times) == len(pts)
+    assert all(a < b for a, b in pairwise(times))
+    # The rule: a missing timestamp is the frame's place at the nominal rate (25 fps: 40 ms
+    # steps); one not after the frame before becomes one frame duration after it.
+    expected, moved = [], 0
+    for i, p in enumerate(pts):
+        p = 40 * i if p is None else p
+        if expected and p <= expected[-1]:
+            p, moved = expected[-1] + 40, moved + 1
+        expected.append(p)
+    assert times == [Fraction(p, 1000) for p in expected]
+    notes = [n for n in writer.notes if "out of order" in n]
+    assert notes == ([f"{moved} frame timestamp(s) out of order in the input: moved after the frame before"]
+                     if moved else [])
+
+def test_audio_stream_with_an_unknown_codec_is_left_out_with_a_note(tmp_path):
+    """Found by fuzzing: an audio stream FFmpeg has no decoder for crashed the writer."""
+    src = tmp_path / "in.mkv"
+    make_video(src, 5, 32, 24, audio=True)
+    data = src.read_bytes()
+    assert data.count(b"A_AAC") == 1
+    src.write_bytes(data.replace(b"A_AAC", b"A_ZZZ"))  # the Matroska codec id: now unknown
+    dst = tmp_path / "out.mp4"
+    writer = transcode(src, dst, copy_audio_from=src)
+    assert writer.notes == ["audio stream #1: unknown codec, left out"]
+    info, frames = read_all(dst)
+    assert len(frames) == 5 and info.audio_streams == 0
+    assert dir_listing(tmp_path) == ["in.mkv", "out.mp4"]
+
+
+# -- damaged audio never costs the video (found by fuzzing) -------------------------
+
+
+def _zero_aac_config(path):
+    """Overwrite the AAC AudioSpecificConfig of a Matroska file with zeros: no channels."""
+    with av.open(str(path)) as container:
+        config = bytes(container.streams.audio[0].codec_context.extradata)
+    element = b"\x63\xa2" + bytes([0x80 | len(config)])  # CodecPrivate, its size
+    data = path.read_bytes()
+    assert data.count(element + config) == 1
+    path.write_bytes(data.replace(element + config, element + bytes(len(config))))
+
+
+@pytest.mark.parametrize("ext, codec", [("webm", "libvpx-vp9"), ("mp4", "libx264")])
+def test_audio_with_no_channels_is_left_out_with_a_note(tmp_path, ext, codec):
+    src = tmp_path / "in.mkv"
+    make_video(src, 5, 32, 24, audio=True)
+    _zero_aac_config(src)
+    writer = transcode(src, tmp_path / f"out.{ext}", codec=codec, copy_audio_from=src)
+    assert writer.notes == ["audio stream #1: no sample rate or channels (damaged?), left out"]
+    info, frames = read_all(tmp_path / f"out.{ext}")
+    assert len(frames) == 5 and info.audio_streams == 0
+
+
+def test_audio_the_muxer_would_refuse_is_left_out_up_front(tmp_path):
+    """AAC whose configuration is lost (a damaged MP4 esds box) copies into MP4 but not Matroska,
+    and the muxer said so only mid-file, failing the whole output (found by fuzzing)."""
+    src = tmp_path / "in.mp4"
+    make_video(src, 5, 32, 24, audio=True)
+    with av.open(str(src)) as container:
+        config = bytes(container.streams.audio[0].codec_context.extradata)
+    data = src.read_bytes()
+    specific = b"\x05\x80\x80\x80" + bytes([len(config)]) + config  # DecoderSpecificInfo
+    assert data.count(specific) == 1
+    src.write_bytes(data.replace(specific, b"\x07" + specific[1:]))  # now an unknown tag
+    writer = transcode(src, tmp_path / "out.mkv", copy_audio_from=src)
+    assert writer.notes == ["audio stream #1: matroska refuses its aac packets (damaged?), left out"]
+    info, frames = read_all(tmp_path / "out.mkv")
+    assert len(frames) == 5 and info.audio_streams == 0
+    writer = transcode(src, tmp_path / "out.mp4", copy_audio_from=src)  # MP4 takes it as it is
+    assert writer.notes == [] and read_all(tmp_path / "out.mp4")[0].audio_streams == 1
+
+
+@pytest.mark.parametrize("ext", ["ts", "mkv"])
+def test_audio_from_mpeg_ts_and_matroska_is_still_copied(tmp_path, ext):
+    """The up-front check must not refuse what works: ADTS AAC from MPEG-TS carries no extradata."""
+    src = tmp_path / f"in.{ext}"
+    make_video(src, 5, 32, 24, audio=True)
+    writer = transcode(src, tmp_path / "out.mp4", copy_audio_from=src)
+    assert writer.notes == []
+    assert read_all(tmp_path / "out.mp4")[0].audio_streams == 1
+    assert audio_duration(tmp_path / "out.mp4") == pytest.approx(audio_duration(src), abs=0.05)
+
+
+def test_audio_packets_out_of_order_are_dropped_not_the_rest(tmp_path, info):
+    writer = VideoWriter(tmp_path / "out.mp4", info)
+    stream = types.SimpleNamespace(index=1)
+    dts = [-23, 0, 23, 46, 9937, 70, 93, None, 93, 116, 50, 139]  # a jump ahead, none, a repeat, going back
+    packets = [types.SimpleNamespace(stream=stream, dts=d, pts=d) for d in dts]
+    kept = [p.dts for p in writer._increasing(iter(packets))]
+    writer.abort()
+    assert kept == [-23, 0, 23, 46, 70, 93, 116, 139]  # only the damaged ones go, not what follows
+    assert writer._audio_damaged == 4
+
+
+class RefusingAudio(RecordingOutput):
+    """An output container whose muxer refuses audio packets, as it does a damaged audio header's."""
+
+    def mux(self, packets):
+        packets = packets if isinstance(packets, list) else [packets]
+        if any(p.stream.type == "audio" for p in packets):
+            raise av.error.ArgumentError(22, "Invalid argument")
+        super().mux(packets)
+
+
+def test_audio_refused_by_the_muxer_leaves_the_video(tmp_path, mp4_25fps_audio):
+    src, source = mp4_25fps_audio
+    with open_video(src) as stream:
+        info = stream.info
+    writer = VideoWriter(tmp_path / "out.mp4", info, copy_audio_from=src)
+    writer._out = RefusingAudio(writer._out)
+    with writer:
+        for rgb in source:
+            writer.write(rgb)
+    assert writer.notes == ["audio: refused by the muxer (Invalid argument); left out"]
+    assert len(read_all(tmp_path / "out.mp4")[1]) == 20
+    assert dir_listing(tmp_path) == ["in.mp4", "out.mp4"]

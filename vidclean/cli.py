@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--strict", action="store_true",
+                   help="treat any damaged or missing frame in INPUT as an error (default: skip them, with a note)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--version", action="version", version=f"vidclean {__version__}")
     return p
@@ -193,6 +195,11 @@ def live_main(argv: list[str]) -> int:
 def guarded(job, aftermath: str) -> int:
     """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "SIGXFSZ"):
+        # Past the file size limit (ulimit -f) the kernel's SIGXFSZ would kill the process before
+        # the writer could remove its temp file; ignored, the write fails with EFBIG, which the
+        # writer reports. CPython's startup ignores it already; this keeps it so when embedded.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         job()
     except VidcleanError as e:
@@ -208,6 +215,7 @@ def guarded(job, aftermath: str) -> int:
 
 
 def denoise_file(args) -> None:
+    import av
     from tqdm import tqdm
 
     from vidclean.pipeline import Behind
@@ -230,7 +238,7 @@ def denoise_file(args) -> None:
             # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
             # run stops the reading thread before the input is closed, whatever happens
             behind = 1 if info.width * info.height > LARGE_FRAME_PIXELS else 4  # frames waiting to be encoded
-            with closing(denoiser.run(stream)) as cleaned, Behind(writer.write, behind) as write:
+            with closing(denoiser.run(_intact(stream, args.input) if args.strict else stream)) as cleaned, Behind(writer.write, behind) as write:
                 for frame, clean in cleaned:
                     write(clean, frame.pts)
                     count += 1
@@ -242,7 +250,9 @@ def denoise_file(args) -> None:
                 raise VidcleanError(f"{args.input}: no frame could be decoded")
         notes = list(writer.notes)
     if stream.frames_lost:
-        notes.append(f"{stream.frames_lost} damaged frame(s) could not be decoded and were skipped")
+        notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
+    if any(c.is_alpha for c in av.VideoFormat(info.pix_fmt).components):
+        notes.append(f"the input's alpha channel ({info.pix_fmt}) is not kept: the output is opaque")
     if not args.quiet:
         for note in notes:
             print(f"vidclean: note: {note}", file=sys.stderr)
@@ -250,6 +260,16 @@ def denoise_file(args) -> None:
         sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {denoiser.mean_sigma:.1f}"
         print(f"vidclean: {count} frames in {seconds:.1f}s ({count / seconds:.2f} fps), {sigma} -> {args.output}",
               file=sys.stderr)
+
+
+def _intact(stream, path: str):
+    """The stream's frames, until one is found damaged or missing (--strict): then an error."""
+    for frame in stream:
+        if stream.frames_lost:
+            break
+        yield frame
+    if stream.frames_lost:  # frames missing at the end show only once the stream has ended
+        raise VidcleanError(f"{path}: {stream.frames_lost} frame(s) damaged or missing (--strict); no output written")
 
 
 def _on_sigterm(signum, frame):

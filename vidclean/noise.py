@@ -64,6 +64,9 @@ def estimate_sigma(frame: np.ndarray, block: int = 8) -> float:
     for ch in range(frame.shape[2]):
         x = frame[..., ch].astype(np.float32)
         d = _haar_diagonal(x)
+        if d.size == 0:  # a frame 1 pixel wide or high: no 2x2 cell to measure, no estimate
+            estimates.append(0.0)
+            continue
         bh, bw = d.shape[0] // block, d.shape[1] // block
         if bh == 0 or bw == 0:
             estimates.append(np.median(np.abs(d)) / 0.6745)

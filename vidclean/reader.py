@@ -12,6 +12,7 @@ put the same display matrix on its output.
 from __future__ import annotations
 
 import abc
+import heapq
 import os
 import re
 import sys
@@ -161,8 +162,18 @@ class PyAVStream(VideoStream):
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:
-        """Decoded frames; damaged packets are counted in frames_lost and skipped."""
-        errors = 0
+        """Decoded frames; damaged packets are counted in frames_lost and skipped.
+
+        At the end, frames the container announced but that never came (a truncated file,
+        frames the decoder dropped) are counted in frames_lost too.
+
+        AVI stores no presentation times, only one timestamp per packet in decode order: with
+        B-frames the decoder hands the frames (in display order) the timestamps of others nearby.
+        There each frame gets the earliest timestamp of the packets decoded so far instead."""
+        errors = decoded = 0
+        last_time = None
+        decode_order = self._container.format.name == "avi"
+        stamps: list[int] = []  # heap of packet timestamps not yet given to a frame (AVI)
         while errors < _MAX_CONSECUTIVE_ERRORS:
             # A demuxer error ends the demux generator; a new one reads on from there.
             packets = self._container.demux(self._stream)
@@ -175,11 +186,37 @@ class PyAVStream(VideoStream):
                         errors += 1
                         continue
                     errors = 0
-                    yield from frames
-                return
+                    if decode_order and packet.pts is not None:
+                        heapq.heappush(stamps, packet.pts)
+                    for frame in frames:
+                        if decode_order and stamps:
+                            frame.pts = heapq.heappop(stamps)
+                        decoded += 1
+                        if frame.time is not None:
+                            last_time = max(frame.time, last_time or frame.time)
+                        yield frame
+                break
             except (av.FFmpegError, OSError):
                 self.frames_lost += 1
                 errors += 1
+        self._count_missing(decoded, last_time)
+
+    def _count_missing(self, decoded: int, last_time: float | None) -> None:
+        stream = self._stream
+        if stream.frames:  # an exact count from the container's index (MP4, MOV)
+            self.frames_lost = max(self.frames_lost, stream.frames - decoded)
+            return
+        # Otherwise, the stream's own duration (not the container's: audio may run longer).
+        fps = stream.average_rate or stream.guessed_rate
+        duration = _tag_seconds(stream.metadata.get("DURATION"))
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        if fps and duration and last_time is not None:
+            # Frames that would fit between the last one decoded and the announced end; a
+            # margin of one frame, so that a long last frame (variable frame rate) is no loss.
+            missing = int((duration - last_time) * fps) - 1
+            if missing > 0:
+                self.frames_lost += missing
 
     @property
     def info(self) -> VideoInfo:

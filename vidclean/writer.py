@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -56,8 +57,11 @@ class VideoWriter:
         self.info = info
         self.notes: list[str] = []
         self._out = self._audio_in = self._pending = None
+        self._audio_damaged = 0
         self._audio: Iterator[av.Packet] | None = None
         self._count = 0
+        self._last_pts: int | None = None
+        self._moved = 0  # frames whose timestamp was out of order and moved later
         self.tmp_path = None
 
         for source in (info.path, copy_audio_from):
@@ -129,7 +133,17 @@ class VideoWriter:
             raise VidcleanError(f"{source}: cannot read audio ({_reason(exc)})") from None
         streams = {}  # input stream -> (output stream, re-encode?)
         for inp in self._audio_in.streams.audio:
+            if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
+                self.notes.append(f"audio stream #{inp.index}: unknown codec, left out")
+                continue
+            if not inp.rate or not getattr(inp.codec_context, "channels", 1):
+                self.notes.append(f"audio stream #{inp.index}: no sample rate or channels (damaged?), left out")
+                continue
             name = inp.codec_context.name
+            if name in self._out.supported_codecs and not self._remuxes(inp):
+                self.notes.append(f"audio stream #{inp.index}: {self._out.format.name} refuses its {name} packets"
+                                  " (damaged?), left out")
+                continue
             if name in self._out.supported_codecs:
                 streams[inp] = (self._out.add_stream_from_template(inp), False)
             else:
@@ -140,22 +154,109 @@ class VideoWriter:
                 streams[inp] = (out, True)
                 self.notes.append(f"audio: {ext} cannot hold {name}; re-encoded to {new}")
         if streams:
-            self._audio = self._audio_packets(streams)
+            self._audio = self._increasing(self._audio_packets(streams))
+
+    def _remuxes(self, inp) -> bool:
+        """Whether the output format takes this audio stream's first packets as they are.
+
+        A dry run in memory: a damaged header (AAC without its configuration, say) is refused by
+        the muxer only when its packets are written, and then the whole file would fail."""
+        source = test = packets = packet = None
+        try:
+            source = av.open(self._audio_in.name, metadata_errors="ignore")
+            test = av.open(io.BytesIO(), "w", format=self._out.format.name)
+            stream = source.streams[inp.index]
+            out = test.add_stream_from_template(stream)
+            packets = source.demux(stream)
+            written = 0
+            for packet in packets:
+                if packet.dts is not None:
+                    packet.stream = out
+                    test.mux(packet)
+                    written += 1
+                if written == 4:
+                    break
+            packet = None
+            packets.close()
+            test.close()  # the trailer: the interleaved packets are written now
+            return True
+        except (av.FFmpegError, OSError, ValueError):
+            return False
+        finally:
+            packet = None  # packets go before their container (PyAV crashes otherwise)
+            if packets is not None:
+                packets.close()
+            for container in (test, source):
+                if container is not None:
+                    try:
+                        container.close()
+                    except (av.FFmpegError, OSError, ValueError):
+                        pass
 
     def _audio_packets(self, streams: dict) -> Iterator[av.Packet]:
-        """Output audio packets in source order: remuxed unchanged, or re-encoded."""
-        for packet in self._audio_in.demux(list(streams)):
-            out, reencode = streams[packet.stream]
-            if not reencode:
-                if packet.dts is not None:  # skip the demuxer's empty flush packets
-                    packet.stream = out
-                    yield packet
-                continue
-            for frame in packet.decode():
-                yield from out.encode(frame)
+        """Output audio packets in source order: remuxed unchanged, or re-encoded.
+
+        Damaged audio never stops the video: undecodable packets are skipped, and a read error
+        ends the audio there, with a note."""
+        last = None  # seconds
+        try:
+            for packet in self._audio_in.demux(list(streams)):
+                out, reencode = streams[packet.stream]
+                if packet.pts is not None and packet.time_base:
+                    last = float(packet.pts * packet.time_base)
+                if not reencode:
+                    if packet.dts is not None:  # skip the demuxer's empty flush packets
+                        packet.stream = out
+                        yield packet
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    self._audio_damaged += 1
+                    continue
+                for frame in frames:
+                    yield from out.encode(frame)
+        except (av.FFmpegError, OSError) as exc:
+            where = f" after {last:.1f}s" if last is not None else ""
+            self.notes.append(f"audio: unreadable{where} ({_reason(exc)}); the rest left out")
         for out, reencode in streams.values():
             if reencode:
                 yield from out.encode(None)
+
+    def _increasing(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """The packets whose timestamps increase, per stream, as a muxer needs; others are dropped.
+
+        A damaged timestamp may jump ahead: a packet followed by an earlier one that is still
+        after the last packet kept is that jump, and goes, rather than everything after it."""
+        last: dict[int, int] = {}  # output stream index -> dts of the last packet kept
+        held: dict[int, av.Packet] = {}  # one packet per stream, waiting for the next one
+        try:
+            for packet in packets:
+                key = packet.stream.index
+                dts = packet.dts if packet.dts is not None else packet.pts
+                if dts is None:
+                    self._audio_damaged += 1
+                    continue
+                prev = held.pop(key, None)
+                if prev is not None:
+                    prev_dts = prev.dts if prev.dts is not None else prev.pts
+                    if dts == prev_dts:  # a repeat
+                        held[key] = prev
+                        self._audio_damaged += 1
+                        continue
+                    if dts < prev_dts and (key not in last or dts > last[key]):
+                        self._audio_damaged += 1  # prev jumped ahead
+                    else:
+                        last[key] = prev_dts
+                        yield prev
+                if key in last and dts <= last[key]:
+                    self._audio_damaged += 1
+                    continue
+                held[key] = packet
+            for prev in list(held.values()):
+                yield prev
+        finally:
+            held.clear()  # before the audio input closes
 
     def _mux_audio(self, until: float | None) -> None:
         """Mux audio packets up to `until` seconds (None: all that are left)."""
@@ -169,7 +270,16 @@ class VideoWriter:
             ts = packet.pts if packet.pts is not None else packet.dts
             if until is not None and ts is not None and ts * packet.time_base > until:
                 return
-            self._out.mux(packet)
+            try:
+                self._out.mux(packet)
+            except (av.error.ArgumentError, av.error.InvalidDataError) as exc:
+                # The muxer refuses this audio (a damaged header, say): the video goes on without
+                # it. Write errors (disk full...) are not among these: they stop everything.
+                self.notes.append(f"audio: refused by the muxer ({_reason(exc)}); left out")
+                self._pending = None
+                audio, self._audio = self._audio, None
+                audio.close()
+                return
             self._pending = None
 
     # -- writing -------------------------------------------------------------
@@ -184,6 +294,11 @@ class VideoWriter:
             )
         if pts is None:
             pts = round(self._count / (self._rate * self._time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            # Encoders and muxers need increasing timestamps; a damaged input may not have them.
+            # The frame is kept, one frame duration after the last one.
+            pts = self._last_pts + max(1, round(1 / (self._rate * self._time_base)))
+            self._moved += 1
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts, frame.time_base = pts, self._time_base
 
@@ -193,6 +308,7 @@ class VideoWriter:
 
         self._guard(step)
         self._count += 1
+        self._last_pts = pts
 
     def _guard(self, step, failure: str = "writing failed") -> None:
         """Run an encode/mux step; if it fails (disk full, Ctrl-C...) delete the temp file.
@@ -221,6 +337,10 @@ class VideoWriter:
 
         self._guard(finish)
         self._out = None
+        if self._moved:
+            self.notes.append(f"{self._moved} frame timestamp(s) out of order in the input: moved after the frame before")
+        if self._audio_damaged:
+            self.notes.append(f"audio: {self._audio_damaged} damaged packet(s) skipped")
 
     def abort(self) -> None:
         """Stop writing and delete the temp file; the destination is left untouched."""
