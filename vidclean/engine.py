@@ -24,7 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
+import keras
 import numpy as np
+from keras import ops
 
 from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, load_preset
 from vidclean.noise import SigmaTracker
@@ -67,9 +69,37 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarra
     return rgb
 
 
-def _unit(image: np.ndarray) -> np.ndarray:
-    """8-bit pixels as the network takes them: float32 in 0-1."""
-    return image.astype(np.float32) * np.float32(1 / 255)
+def compiled(model, pixels_first: bool = False):
+    """``model`` as a function of its list of inputs, compiled by the backend once per input shape.
+
+    TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; other backends:
+    ``predict_on_batch``. Outputs stay backend tensors, so features and state are not copied
+    to NumPy and back between the networks (that cost ~100 ms per 480p frame). With
+    ``pixels_first`` the first input is given as 8-bit pixels and scaled to 0-1 in the graph.
+    """
+
+    def unit(inputs):
+        return [ops.cast(inputs[0], "float32") * (1 / 255), *inputs[1:]] if pixels_first else inputs
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(lambda inputs: model(unit(inputs), training=False), reduce_retracing=True,
+                           autograph=False)
+    if backend == "jax":
+        import jax
+
+        variables = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        step = jax.jit(lambda trainable, fixed, inputs: model.stateless_call(trainable, fixed, unit(inputs),
+                                                                                 training=False)[0])
+        return lambda inputs: step(*variables, inputs)
+    return lambda inputs: model.predict_on_batch(unit(inputs))
+
+
+def _float(x):
+    """A cached feature back in float32 (it is float16 for large frames)."""
+    return x if x.dtype == "float32" else ops.cast(x, "float32")
 
 
 def return_large_blocks_to_the_system() -> None:
@@ -168,8 +198,9 @@ class Tiling:
 class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.
 
-    Lists hold one entry per tile. Tiles stay 8-bit and features float16 (a window of 4K frames
-    stays small); ``images`` and ``skips`` are dropped once the frame has been decoded.
+    Lists hold one entry per tile. Tiles stay 8-bit, features are backend tensors (float16 for
+    frames above LARGE_FRAME_PIXELS: a window of 4K frames stays small); ``images`` and ``skips``
+    are dropped once the frame has been decoded.
     """
 
     frame: Frame
@@ -195,6 +226,11 @@ class Denoiser:
         self.window = check_window(window)
         return_large_blocks_to_the_system()
         self.nets = load_preset(preset, weights)
+        # the three networks as compiled functions: features and state stay backend tensors
+        # between calls; only the frame goes in and the cleaned frame comes out as NumPy
+        self.encoder = compiled(self.nets.encoder, pixels_first=True)
+        self.temporal = compiled(self.nets.temporal)
+        self.decoder = compiled(self.nets.decoder, pixels_first=True)
         self.sigma = sigma
         self.tile = tile
         self.tracker = SigmaTracker()
@@ -222,12 +258,14 @@ class Denoiser:
 
     def encode(self, prepared) -> Encoded:
         frame, images, sigma = prepared
+        large = frame.rgb.shape[0] * frame.rgb.shape[1] > LARGE_FRAME_PIXELS
+        keep = (lambda x: ops.cast(x, "float16")) if large else (lambda x: x)  # noqa: E731 - half the memory
         skips, feats = [], []
         for image in images:
             noise_map = np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
-            skip, feat = self.nets.encoder.predict_on_batch([_unit(image), noise_map])
-            skips.append(np.asarray(skip, np.float16))
-            feats.append(np.asarray(feat, np.float16))
+            skip, feat = self.encoder([image, noise_map])
+            skips.append(keep(skip))
+            feats.append(keep(feat))
         return Encoded(frame, images, skips, feats, sigma)
 
     def run(self, frames: Iterable[Frame], read_ahead: int = 4) -> Iterator[tuple[Frame, np.ndarray]]:
@@ -252,13 +290,12 @@ class Denoiser:
             for i, win in enumerate(sliding_windows(encoded, self.window)):
                 for item in win if i == 0 else win[-1:]:
                     if states is None:
-                        states = [(np.zeros(f.shape[:3] + (self.nets.cfg.lstm,), np.float32),) * 2 for f in item.feats]
-                    states = [self.nets.temporal.predict_on_batch([f.astype(np.float32), h, c])
-                              for f, (h, c) in zip(item.feats, states)]
+                        states = [(np.zeros(tuple(f.shape[:3]) + (self.nets.cfg.lstm,), np.float32),) * 2
+                                  for f in item.feats]
+                    states = [self.temporal([_float(f), h, c]) for f, (h, c) in zip(item.feats, states)]
                 centre = win[k]
                 outs = (  # decoded one tile at a time, as the merge takes them
-                    unfold(np.asarray(self.nets.decoder.predict_on_batch(
-                        [_unit(image), skip.astype(np.float32), feat.astype(np.float32), h, delay]))[0], scale)
+                    unfold(np.asarray(self.decoder([image, _float(skip), _float(feat), h, delay]))[0], scale)
                     for image, skip, feat, (h, _) in zip(centre.images, centre.skips, centre.feats, states)
                 )
                 height, width = centre.frame.rgb.shape[:2]
