@@ -15,6 +15,7 @@ import sys
 import time
 
 from vidclean import __version__
+from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 
 EXAMPLES = """\
@@ -229,7 +230,8 @@ def denoise_file(args) -> None:
         with VideoWriter(args.output, info, codec=args.codec, pix_fmt=args.pix_fmt, **quality,
                          copy_audio_from=args.input if info.audio_streams else None,
                          overwrite=args.overwrite) as writer:
-            from vidclean.engine import LARGE_FRAME_PIXELS, Denoiser  # the model loads after the checks
+            load_keras()  # the model loads after the checks
+            from vidclean.engine import LARGE_FRAME_PIXELS, Denoiser
 
             denoiser = Denoiser(args.preset, args.window, args.sigma, args.weights, tile=args.tile)
             bar = tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True,

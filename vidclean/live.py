@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
 from vidclean.writer import VideoWriter
@@ -606,6 +607,7 @@ def run_live(args) -> None:
     info = stream.info
     try:
         # the model loads once the source checks out
+        load_keras()
         from vidclean.engine import Denoiser
 
         try:

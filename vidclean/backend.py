@@ -1,0 +1,40 @@
+"""Loading Keras and its backend without the backend's start-up chatter on stderr.
+
+TensorFlow 2.21 logs "oneDNN custom operations are on" (and absl's "All log messages before
+absl::InitializeLog() ..." line) from C++ while it is imported, whatever TF_CPP_MIN_LOG_LEVEL
+says. A command-line tool promises one line on stderr for an error and nothing else with -q, so
+the import runs with file descriptor 2 sent to a temporary file, and whatever else was written
+there (a real error, say) is passed on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+
+# C++ log lines of level INFO or WARNING (I0000 00:00:...) and absl's notice about them
+_CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
+
+
+def load_keras():
+    """Imports and returns ``keras`` (and so its backend), keeping the backend's log lines off stderr."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = [line for line in captured.read().splitlines(keepends=True) if not _CHATTER.match(line)]
+            if rest:
+                sys.stderr.buffer.write(b"".join(rest))
+                sys.stderr.flush()
+    return keras
