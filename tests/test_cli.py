@@ -86,6 +86,18 @@ def test_h264_aac_mp4_at_25fps_keeps_count_rate_size_and_audio(tmp_path, mp4_25f
     assert abs(audio_duration(out) - audio_duration(src)) < 0.05
 
 
+@pytest.mark.parametrize("args, subme", [(["--preset", "fast"], 2), (["--preset", "balanced"], 4),
+                                         (["--preset", "fast", "--encoder-preset", "slow"], 8)])
+def test_encoder_speed_follows_the_model_preset_unless_given(tmp_path, mp4_25fps_audio, args, subme):
+    """x264 veryfast (subme=2) behind the fast network, faster (subme=4) behind balanced."""
+    from test_writer import x264_settings
+
+    out = tmp_path / "out.mp4"
+    r = vidclean(mp4_25fps_audio[0], out, "--sigma", 15, "--window", 1, "-q", *args)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert f" subme={subme} " in x264_settings(out)
+
+
 def test_ffv1_output_is_lossless_rgb(tmp_path):
     src = tmp_path / "in.mkv"
     make_video(src, 6, 48, 32, codec="ffv1", pix_fmt="bgr0")
@@ -156,7 +168,8 @@ def test_bad_output_paths(tmp_path, mp4_25fps_audio):
 
 
 @pytest.mark.parametrize("args", [["--window", "4"], ["--window", "9"], ["--sigma", "loud"], ["--preset", "nope"],
-                                  ["--tile", "64"], ["--tile", "big"]])
+                                  ["--tile", "64"], ["--tile", "big"], ["--encoder-preset", "quick"],
+                                  ["--precision", "half"]])
 def test_bad_options_exit_2(tmp_path, mp4_25fps_audio, args):
     r = vidclean(mp4_25fps_audio[0], tmp_path / "out.mp4", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -182,6 +182,24 @@ def test_crf_changes_the_size(tmp_path, mp4_25fps_audio):
     assert os.path.getsize(tmp_path / "fine.mp4") > 2 * os.path.getsize(tmp_path / "coarse.mp4")
 
 
+def x264_settings(path) -> str:
+    """The option string x264 writes into its stream (an SEI message): "... subme=7 ... ref=3 ..."."""
+    data = open(path, "rb").read()
+    start = data.index(b"x264 - core")
+    return data[start:data.index(b"\0", start)].decode("ascii", "replace")
+
+
+@pytest.mark.parametrize("speed, settings", [(None, ("subme=7", "ref=3")), ("veryfast", ("subme=2", "ref=1")),
+                                             ("ultrafast", ("cabac=0", "subme=0"))])
+def test_speed_preset_reaches_x264(tmp_path, mp4_25fps_audio, speed, settings):
+    src, source = mp4_25fps_audio
+    dst = tmp_path / "out.mp4"
+    transcode(src, dst, speed=speed)  # None: x264's own default, medium
+    assert all(f" {s} " in x264_settings(dst) for s in settings), x264_settings(dst)
+    info, frames = read_all(dst)
+    assert len(frames) == 20 and psnr(frames[5].rgb, source[5]) > 25
+
+
 @pytest.mark.parametrize("codec, ext, name", [("libx265", "mp4", "hevc"), ("libvpx-vp9", "webm", "vp9")])
 def test_other_crf_codecs(tmp_path, mp4_25fps_audio, capfd, codec, ext, name):
     src, source = mp4_25fps_audio

@@ -18,11 +18,18 @@ import tempfile
 _CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
 
 
-def load_keras():
-    """Imports and returns ``keras`` (and so its backend), keeping the backend's log lines off stderr."""
+def load_keras(threads: int | None = None):
+    """Imports and returns ``keras`` (and so its backend), keeping the backend's log lines off stderr.
+
+    ``threads``: how many threads TensorFlow may use inside one operation (None: its own
+    choice, one per core); it must be set before TensorFlow starts, so it has no effect once
+    Keras is loaded.
+    """
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threads is not None:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

@@ -32,6 +32,7 @@ import numpy as np
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
+from vidclean.registry import model_threads
 from vidclean.writer import VideoWriter
 
 VIEWS = ("split", "clean", "raw")
@@ -306,7 +307,8 @@ def save_png(folder: Path, rgb: np.ndarray) -> Path:
 
 
 class Recorder:
-    """The cleaned stream into a video file through VideoWriter (H.264 CRF 17, as the file mode).
+    """The cleaned stream into a video file through VideoWriter (H.264 CRF 17, x264's "veryfast":
+    it encodes on the preview's own thread, which must keep up with the camera).
 
     Timestamps come from the capture times (milliseconds), so the recording plays at the speed it
     was seen even when frames were dropped. close() finalises; abort() leaves nothing behind."""
@@ -316,7 +318,7 @@ class Recorder:
                          time_base=Fraction(1, 1000), frame_count=None, duration=None, rotation=0,
                          codec="rawvideo", pix_fmt="rgb24", audio_streams=0)
         self.path = path
-        self.writer = VideoWriter(path, info)
+        self.writer = VideoWriter(path, info, speed="veryfast")
         self.frames = 0
         self.seconds = 0.0
         self._start: float | None = None
@@ -607,7 +609,7 @@ def run_live(args) -> None:
     info = stream.info
     try:
         # the model loads once the source checks out
-        load_keras()
+        load_keras(model_threads(args.preset))
         from vidclean.engine import Denoiser
 
         try:

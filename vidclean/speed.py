@@ -8,21 +8,22 @@ in .mp4) is made once. Then, per preset:
 * end to end: ``vidclean SRC OUT.mp4 --preset P`` in a fresh process (decode + denoise + encode,
   the defaults a user gets); fps is ``(N - 1) / (T(N) - T(1))`` from a run on N frames and one on
   the first frame alone, so start-up (imports, weights, compilation) cancels out; the peak
-  resident memory is the N-frame process's;
+  resident memory is the N-frame process's own (its VmHWM);
 * model only: the engine on frames already in memory, timed from the first output to the last;
   at the first size also at windows 3, 5 and 7 (work per frame must not grow with the window).
 
 For comparison, on the same source: ffmpeg's ``hqdn3d`` and ``nlmeans`` at default settings
 (through the ``ffmpeg`` program when installed, else ``nlmeans`` through PyAV's own FFmpeg
 filters), and OpenCV's ``fastNlMeansDenoisingColoredMulti`` (window 5, h = 0.5 sigma) on a few
-frames. Prints a table and writes everything to JSON.
+frames. With ``--memory-frames 100 2000``, sources of those lengths at ``--memory-size``
+(854x480) are cleaned too, for their peak memory (it must not grow with the length). Prints a
+table and writes everything to JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -56,23 +57,31 @@ def make_source(clean: np.ndarray, size: tuple[int, int], frames: int, path: Pat
         out.mux(stream.encode())
 
 
-def timed_process(cmd: list[str]) -> tuple[float, int]:
-    """Runs ``cmd``; returns (wall seconds, peak resident bytes of that process)."""
+# The command line in a child process that prints its own peak resident memory (VmHWM, KiB) when
+# it ends. wait4()'s ru_maxrss cannot be used: Linux carries the parent's resident size over fork
+# and exec into the child's, so every child looked as large as this benchmark process.
+_REPORTING_PEAK = """import sys
+from vidclean.cli import main
+code = main(sys.argv[1:])
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+sys.exit(code)
+"""
+
+
+def vidclean_process(args: list[str]) -> tuple[float, int]:
+    """Runs ``vidclean ARGS``; returns (wall seconds, peak resident bytes of that process)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    done = subprocess.run([sys.executable, "-c", _REPORTING_PEAK, *args], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.read().decode()[-300:]}")
-    return seconds, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+    if done.returncode != 0:
+        raise RuntimeError(f"vidclean {' '.join(args)} exited {done.returncode}: {done.stderr[-300:]}")
+    return seconds, int(done.stdout.split()[-1]) * 1024
 
 
 def end_to_end(src: Path, src_one: Path, preset: str, tmp: Path, frames: int) -> dict:
-    base = [sys.executable, "-m", "vidclean"]
     opts = ["--preset", preset, "-y", "-q"]
-    t_n, peak = timed_process([*base, str(src), str(tmp / "out.mp4"), *opts])
-    t_1, _ = timed_process([*base, str(src_one), str(tmp / "out1.mp4"), *opts])
+    t_n, peak = vidclean_process([str(src), str(tmp / "out.mp4"), *opts])
+    t_1, _ = vidclean_process([str(src_one), str(tmp / "out1.mp4"), *opts])
     return {"e2e_fps": (frames - 1) / max(t_n - t_1, 1e-9), "peak_rss_mb": peak / 2**20, "e2e_seconds": t_n}
 
 
@@ -148,11 +157,12 @@ def main(argv=None) -> int:
     ap.add_argument("clip", help="a clean clip (frame folder or video) to make the sources from")
     ap.add_argument("--sizes", nargs="+", default=["640x360", "854x480", "1280x720", "1920x1080"])
     ap.add_argument("--presets", nargs="+", default=[p for p in PRESETS if weights_path(p).exists()])
-    ap.add_argument("--frames", type=int, default=40, help="frames per source clip (default 40)")
+    ap.add_argument("--frames", type=int, default=100, help="frames per source clip (default 100)")
     ap.add_argument("--no-compare", action="store_true", help="skip ffmpeg and OpenCV")
     ap.add_argument("--memory-frames", type=int, nargs="*", default=[],
-                    help="also clean sources of these lengths at the first size and compare peak memory "
+                    help="also clean sources of these lengths at --memory-size and compare peak memory "
                          "(flat memory: e.g. 100 2000)")
+    ap.add_argument("--memory-size", default="854x480", help="frame size of those sources (default 854x480)")
     ap.add_argument("--json", default="bench_speed.json", help="where to write the results")
     args = ap.parse_args(argv)
 
@@ -170,7 +180,7 @@ def main(argv=None) -> int:
                 row = {"size": size, "method": f"vidclean {preset}", "frames": args.frames}
                 row.update(end_to_end(src, src_one, preset, tmp, args.frames))
                 for window in (3, 5, 7) if si == 0 else (5,):
-                    row[f"model_fps_w{window}"] = model_only(preset, frames[:20], window)
+                    row[f"model_fps_w{window}"] = model_only(preset, frames[:40], window)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             if not args.no_compare:
@@ -182,14 +192,13 @@ def main(argv=None) -> int:
                         print(json.dumps(rows[-1]), flush=True)
                 rows.append({"size": size, "method": "OpenCV NLM multi (w5)", "e2e_fps": opencv_nlm(frames)})
                 print(json.dumps(rows[-1]), flush=True)
-        width, height = (int(v) for v in args.sizes[0].lower().split("x"))
+        width, height = (int(v) for v in args.memory_size.lower().split("x"))
         for count in args.memory_frames:
             src = tmp / f"long_{count}.mp4"
             make_source(clean, (width, height), count, src)
             for preset in args.presets:
-                seconds, peak = timed_process([sys.executable, "-m", "vidclean", str(src), str(tmp / "out.mp4"),
-                                               "--preset", preset, "-y", "-q"])
-                rows.append({"size": args.sizes[0], "method": f"vidclean {preset}", "frames": count,
+                seconds, peak = vidclean_process([str(src), str(tmp / "out.mp4"), "--preset", preset, "-y", "-q"])
+                rows.append({"size": args.memory_size, "method": f"vidclean {preset}", "frames": count,
                              "peak_rss_mb": peak / 2**20, "e2e_seconds": seconds, "memory_run": True})
                 print(json.dumps(rows[-1]), flush=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -19,6 +19,9 @@ _CRF_OPTIONS = {
     "libx265": {"x265-params": "log-level=error"},
     "libvpx-vp9": {"b": "0"},  # constant quality needs bitrate 0
 }
+# Encoders with x264's speed presets (ultrafast ... veryslow): fewer searches, bigger files.
+SPEED_PRESET_CODECS = ("libx264", "libx265")
+SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle.
 _DEFAULT_PIX_FMT = {"ffv1": "bgr0"}
 _AUDIO_FALLBACK = {".webm": "libopus"}  # everything else re-encodes to "aac"
@@ -40,6 +43,7 @@ class VideoWriter:
 
     Use as a context manager: close() on success, abort() on any exception
     (KeyboardInterrupt included). `notes` lists what was changed on the way.
+    `speed` is the x264/x265 speed preset (`SPEED_PRESETS`; None: the encoder's own, medium).
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class VideoWriter:
         codec: str = "libx264",
         crf: int | None = 17,
         pix_fmt: str | None = None,
+        speed: str | None = None,
         copy_audio_from: str | os.PathLike | None = None,
         overwrite: bool = False,
     ):
@@ -82,7 +87,7 @@ class VideoWriter:
         except (av.FFmpegError, OSError, ValueError):
             raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
         try:
-            self._video = self._add_video(codec, crf, pix_fmt)
+            self._video = self._add_video(codec, crf, pix_fmt, speed)
             if copy_audio_from is not None:
                 self._add_audio(os.fspath(copy_audio_from), ext.lower())
         except BaseException as exc:
@@ -95,7 +100,7 @@ class VideoWriter:
 
     # -- setup ---------------------------------------------------------------
 
-    def _add_video(self, codec: str, crf: int | None, pix_fmt: str | None):
+    def _add_video(self, codec: str, crf: int | None, pix_fmt: str | None, speed: str | None):
         info = self.info
         self._rate = info.fps or Fraction(25)
         self._time_base = info.time_base or 1 / self._rate
@@ -119,6 +124,8 @@ class VideoWriter:
         options = dict(_CRF_OPTIONS.get(codec, {}))
         if crf is not None and codec in _CRF_OPTIONS:
             options["crf"] = str(crf)
+        if speed is not None and codec in SPEED_PRESET_CODECS:
+            options["preset"] = speed
         stream.options = options
         if info.rotation and hasattr(stream, "set_display_rotation"):
             stream.set_display_rotation(info.rotation)  # same counter-clockwise degrees as read

@@ -1,0 +1,16 @@
+"""The preset registry: what each preset asks of the machine."""
+
+import os
+
+import pytest
+
+from vidclean.registry import PRESETS, model_threads
+
+
+@pytest.mark.parametrize("cores, fast", [(1, 1), (2, 1), (8, 7)])
+def test_fast_network_leaves_a_core_to_decoding_and_encoding(monkeypatch, cores, fast):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert model_threads("fast") == fast
+    assert model_threads("balanced") is None  # the heavier network gains from every core
+    assert model_threads("no-such-preset") is None
+    assert set(PRESETS) >= {"fast", "balanced"}
