@@ -63,6 +63,31 @@ def test_streaming_matches_the_training_graph(denoiser):
     assert np.abs(ref - out[t].astype(int)).max() <= 1  # float rounding only
 
 
+def test_without_pixels_the_frames_come_back_bare_and_the_output_is_the_same(denoiser):
+    with_pixels = list(denoiser.run(frames(5)))
+    bare = list(denoiser.run(frames(5), pixels=False))
+    assert all(f.rgb is not None for f, _ in with_pixels) and all(f.rgb is None for f, _ in bare)
+    assert [(f.index, f.pts) for f, _ in bare] == [(f.index, f.pts) for f, _ in with_pixels]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(with_pixels, bare))
+
+
+def test_large_frames_compute_skip_features_again_and_keep_half_precision(monkeypatch):
+    """Above LARGE_FRAME_PIXELS (4K-sized frames; lowered here) the window keeps no skip features
+    (the encoder runs again for the frame decoded) and float16 features and state: the output
+    stays within a level or two of the normal path."""
+    import vidclean.engine as engine
+
+    d = Denoiser(window=3, sigma=20, precision="float32")
+    normal = [c for _, c in d.run(frames(6))]
+    monkeypatch.setattr(engine, "LARGE_FRAME_PIXELS", 16 * 16)
+    d = Denoiser(window=3, sigma=20, precision="float32")
+    d.encoder = enc = Counting(d.encoder)
+    large = [c for _, c in d.run(frames(6))]
+    assert enc.calls == 2 * 6
+    assert np.abs(np.stack(large).astype(int) - np.stack(normal)).max() <= 2
+    assert psnr(np.stack(large), np.stack(normal)) > 50
+
+
 def test_denoising_improves_psnr(denoiser):
     clean = [synth_frame(i, 64, 48) for i in range(8)]
     rng = np.random.default_rng(1)
@@ -104,8 +129,8 @@ def test_tiles_cover_the_frame_and_their_weights_sum_to_one(size):
         assert y % 4 == 0 and x % 4 == 0 and y + th <= height and x + tw <= width
         covered[y:y + th, x:x + tw] += w
     assert np.allclose(covered, 1, atol=1e-5)
-    frame = np.random.default_rng(1).random((height, width, 3), np.float32)
-    assert np.allclose(tiling.merge(tiling.split(frame)), frame, atol=1e-5)
+    frame = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    assert np.array_equal(tiling.merge(tiling.split(frame)), frame)  # row by row, 8-bit
 
 
 def noisy_clip(n, width, height, sigma, seed=0):

@@ -257,7 +257,9 @@ def denoise_file(args) -> None:
             # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
             # run stops the reading thread before the input is closed, whatever happens
             behind = 1 if info.width * info.height > LARGE_FRAME_PIXELS else 4  # frames waiting to be encoded
-            with closing(denoiser.run(_intact(stream, args.input) if args.strict else stream)) as cleaned, Behind(writer.write, behind) as write:
+            frames = _intact(stream, args.input) if args.strict else stream
+            # the frames' own pixels are not needed back: only their timestamps
+            with closing(denoiser.run(frames, pixels=False)) as cleaned, Behind(writer.write, behind) as write:
                 for frame, clean in cleaned:
                     write(clean, frame.pts)
                     count += 1

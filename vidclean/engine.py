@@ -21,7 +21,7 @@ import ctypes.util
 import itertools
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import keras
@@ -135,8 +135,13 @@ def noise_map(image: np.ndarray, sigma: float) -> np.ndarray:
     return np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
 
 
+def _keep(x, large: bool):
+    """A feature or state as it is kept between calls: float16 for large frames (half the memory)."""
+    return ops.cast(x, "float16") if large else x
+
+
 def _float(x):
-    """A cached feature back in float32 (it is float16 for large frames)."""
+    """A cached feature or state back in float32 (it is float16 for large frames)."""
     return x if x.dtype == "float32" else ops.cast(x, "float32")
 
 
@@ -219,17 +224,34 @@ class Tiling:
         return [image[y:y + th, x:x + tw] for y, x in self.boxes]
 
     def merge(self, tiles: Iterable[np.ndarray]) -> np.ndarray:
-        """Joins the tiles (in ``boxes`` order), each added in as it comes: one tile in memory."""
+        """Joins the 8-bit tiles (given in ``boxes`` order, row by row) into one 8-bit image.
+
+        Each tile is added in as it comes, so one tile is in memory at a time; the weighted sums
+        are kept in float32 for one row of tiles only: when the next row starts, the rows above
+        it are complete, and are rounded into the output (a 4K frame in float32 is 100 MB).
+        """
         tiles = iter(tiles)
         if len(self.boxes) == 1:
             return next(tiles)
         th, tw = self.size
-        out = None
+        out = np.empty((self.height, self.width, 3), np.uint8)
+        band = np.zeros((th, self.width, 3), np.float32)  # sums for the frame's rows top .. top + th
+        top = 0
         for (y, x), w, tile in zip(self.boxes, self.weights, tiles):
-            if out is None:
-                out = np.zeros((self.height, self.width, tile.shape[-1]), np.float32)
-            out[y:y + th, x:x + tw] += w * tile
+            if y != top:  # a new row of tiles
+                done = y - top
+                _round_into(band[:done], out[top:y])
+                band[: th - done] = band[done:]
+                band[th - done:] = 0
+                top = y
+            band[:, x:x + tw] += w * tile
+        _round_into(band[: self.height - top], out[top:])
         return out
+
+
+def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
+    np.rint(sums, out=sums)
+    out[...] = np.clip(sums, 0, 255, out=sums)
 
 
 @dataclass
@@ -242,10 +264,15 @@ class Encoded:
     """
 
     frame: Frame
+    size: tuple[int, int]  # the frame's height and width
     images: list[np.ndarray] | None  # (1, h, w, 3 * scale**2) uint8, folded space-to-depth
     skips: list[np.ndarray] | None
     feats: list[np.ndarray]
     sigma: float
+
+    @property
+    def large(self) -> bool:
+        return self.size[0] * self.size[1] > LARGE_FRAME_PIXELS
 
 
 class Denoiser:
@@ -292,26 +319,30 @@ class Denoiser:
             self._tilings[height, width] = Tiling(height, width, budget)
         return self._tilings[height, width]
 
-    def prepare(self, frame: Frame) -> tuple[Frame, list[np.ndarray], float]:
-        """The model's inputs for one frame: tiles folded space-to-depth, and its noise level."""
+    def prepare(self, frame: Frame, pixels: bool = True) -> Encoded:
+        """The model's inputs for one frame: tiles folded space-to-depth, and its noise level.
+        Without ``pixels`` the frame is kept without its RGB array (the tiles hold the pixels)."""
         sigma = self.sigma if self.sigma is not None else self.tracker.update(frame.rgb)
         padded = pad_to_multiple(frame.rgb)
         scale = self.nets.cfg.scale
         tiles = self.tiling(*padded.shape[:2]).split(padded)
-        return frame, [fold(t, scale)[None] for t in tiles], sigma
+        size = frame.rgb.shape[:2]
+        if not pixels:
+            frame = replace(frame, rgb=None)
+        return Encoded(frame, size, [fold(t, scale)[None] for t in tiles], None, [], sigma)
 
-    def encode(self, prepared) -> Encoded:
-        """One frame through the encoder. Frames above LARGE_FRAME_PIXELS keep their features as
-        float16 and no skip features at all: those are computed again when the frame is decoded
-        (the encoder once more, about a fifth more work, for about 450 MB less at 4K, balanced)."""
-        frame, images, sigma = prepared
-        large = frame.rgb.shape[0] * frame.rgb.shape[1] > LARGE_FRAME_PIXELS
-        skips, feats = [], []
-        for image in images:
-            skip, feat = self.encoder([image, noise_map(image, sigma)])
+    def encode(self, item: Encoded) -> Encoded:
+        """A prepared frame through the encoder. Frames above LARGE_FRAME_PIXELS keep their
+        features as float16 and no skip features at all: those are computed again when the frame
+        is decoded (the encoder once more, about a fifth more work, for about 450 MB less at 4K,
+        balanced)."""
+        skips = []
+        for image in item.images:
+            skip, feat = self.encoder([image, noise_map(image, item.sigma)])
             skips.append(skip)
-            feats.append(ops.cast(feat, "float16") if large else feat)
-        return Encoded(frame, images, None if large else skips, feats, sigma)
+            item.feats.append(_keep(feat, item.large))
+        item.skips = None if item.large else skips
+        return item
 
     def skips(self, item: Encoded) -> Iterable:
         """The frame's skip features per tile: cached, or computed again (large frames)."""
@@ -319,11 +350,14 @@ class Denoiser:
             return item.skips
         return (self.encoder([image, noise_map(image, item.sigma)])[0] for image in item.images)
 
-    def run(self, frames: Iterable[Frame], read_ahead: int = 4) -> Iterator[tuple[Frame, np.ndarray]]:
+    def run(self, frames: Iterable[Frame], read_ahead: int = 4,
+            pixels: bool = True) -> Iterator[tuple[Frame, np.ndarray]]:
         """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order.
 
         ``read_ahead`` frames are decoded and prepared on a thread ahead of the model; 0 reads
         each frame only when the previous output has been taken (a live source wants that).
+        Without ``pixels`` the input frames come back without their RGB arrays (``rgb`` None),
+        which a window of 4K frames need not hold.
         """
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
@@ -334,7 +368,7 @@ class Denoiser:
             return
         if first.rgb.shape[0] * first.rgb.shape[1] > LARGE_FRAME_PIXELS:
             read_ahead = min(read_ahead, 1)
-        ahead = prefetch(map(self.prepare, itertools.chain([first], frames)), read_ahead)
+        ahead = prefetch((self.prepare(f, pixels) for f in itertools.chain([first], frames)), read_ahead)
         try:
             encoded = map(self.encode, ahead)
             for i, win in enumerate(sliding_windows(encoded, self.window)):
@@ -342,19 +376,17 @@ class Denoiser:
                     if states is None:
                         states = [(np.zeros(tuple(f.shape[:3]) + (self.nets.cfg.lstm,), np.float32),) * 2
                                   for f in item.feats]
-                    states = [self.temporal([_float(f), h, c]) for f, (h, c) in zip(item.feats, states)]
+                    states = [tuple(_keep(s, item.large) for s in self.temporal([_float(f), _float(h), _float(c)]))
+                              for f, (h, c) in zip(item.feats, states)]
                 centre = win[k]
                 outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
-                    np.asarray(self.decoder([image, skip, _float(feat), h, delay]))[0]
+                    np.asarray(self.decoder([image, skip, _float(feat), _float(h), delay]))[0]
                     for image, skip, feat, (h, _) in zip(centre.images, self.skips(centre), centre.feats, states)
                 )
-                height, width = centre.frame.rgb.shape[:2]
+                height, width = centre.size
                 tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
                 clean = tiling.merge(outs)[:height, :width]
                 centre.images = centre.skips = None  # never needed again: most of a frame's cache
-                if clean.dtype != np.uint8:  # tiles blended (in place: a 4K float frame is 100 MB)
-                    np.rint(clean, out=clean)
-                    clean = np.clip(clean, 0, 255, out=clean).astype(np.uint8)
                 self.last_sigma = centre.sigma
                 self.sigma_total += centre.sigma
                 self.frames_done += 1
