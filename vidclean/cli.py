@@ -8,16 +8,12 @@ and turns every user-facing problem into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-from contextlib import closing
 import os
 import signal
 import sys
-import time
 
 from vidclean import __version__
-from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import model_threads
 
 EXAMPLES = """\
 examples:
@@ -25,17 +21,12 @@ examples:
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
+  vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/ (batch --help)
   vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)
   vidclean train --help                         train the network from clean clips
   vidclean bench --help                         compare quality against OpenCV's NLM denoiser
   vidclean bench --speed --help                 measure fps and memory per preset and frame size
 """
-
-
-# x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
-# frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
-# default of OBS), for files of about the same size at the same CRF
-ENCODER_PRESET = {"fast": "veryfast", "balanced": "faster"}
 
 
 class Terminated(BaseException):
@@ -97,18 +88,12 @@ def _tile(value: str) -> int:
     return tile
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_cleaning_options(p: argparse.ArgumentParser) -> None:
+    """The model and output options that cleaning one file and a batch of files share."""
+    from vidclean.job import ENCODER_PRESET
     from vidclean.registry import PRESETS
     from vidclean.writer import SPEED_PRESETS
 
-    p = argparse.ArgumentParser(
-        prog="vidclean",
-        description="Denoise a video with a per-frame CNN and a ConvLSTM over time.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("input", help="video file to clean (any container/codec FFmpeg reads)")
-    p.add_argument("output", help="cleaned video; the container follows the extension")
     p.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
                    help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto)")
     p.add_argument("--window", type=_window, default=5, metavar="N",
@@ -127,11 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=("auto", "float32"),
                    help="auto (default): the network's convolutions in bfloat16 where the CPU has AMX "
                         "matrix units (about 2x faster, within 0.03 dB); float32: always float32")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--strict", action="store_true",
-                   help="treat any damaged or missing frame in INPUT as an error (default: skip them, with a note)")
+                   help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--version", action="version", version=f"vidclean {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidclean",
+        description="Denoise a video with a per-frame CNN and a ConvLSTM over time.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="video file to clean (any container/codec FFmpeg reads)")
+    p.add_argument("output", help="cleaned video; the container follows the extension")
+    add_cleaning_options(p)
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 
 
@@ -188,7 +185,7 @@ def build_live_parser() -> argparse.ArgumentParser:
 
 def _is_live(argv: list[str]) -> bool:
     """``vidclean live ...``, or ``--webcam`` anywhere in the main command's arguments."""
-    if not argv or argv[0] in ("train", "bench"):
+    if not argv or argv[0] in ("train", "bench", "batch"):
         return False
     return argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv)
 
@@ -217,7 +214,7 @@ def guarded(job, aftermath: str) -> int:
         # writer reports. CPython's startup ignores it already; this keeps it so when embedded.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        job()
+        status = job()
     except VidcleanError as e:
         print(f"vidclean: error: {e}", file=sys.stderr)
         return 2
@@ -227,70 +224,33 @@ def guarded(job, aftermath: str) -> int:
     except Terminated:
         print(f"vidclean: terminated{aftermath}", file=sys.stderr)
         return 143
-    return 0
+    return status or 0
 
 
 def denoise_file(args) -> None:
-    import av
     from tqdm import tqdm
 
-    from vidclean.pipeline import Behind
-    from vidclean.reader import open_video
-    from vidclean.writer import VideoWriter
+    from vidclean.job import clean_file
 
-    start = time.time()
-    with open_video(args.input) as stream:
-        info = stream.info
-        quality = {} if args.crf is None else {"crf": args.crf}  # the writer's default: CRF 17
-        with VideoWriter(args.output, info, codec=args.codec, pix_fmt=args.pix_fmt, **quality,
-                         speed=args.encoder_preset or ENCODER_PRESET.get(args.preset),
-                         copy_audio_from=args.input if info.audio_streams else None,
-                         overwrite=args.overwrite) as writer:
-            load_keras(model_threads(args.preset))  # the model loads after the checks
-            from vidclean.engine import LARGE_FRAME_PIXELS, Denoiser
+    bar = tqdm(unit="frame", dynamic_ncols=True, disable=args.quiet or not sys.stderr.isatty())
 
-            denoiser = Denoiser(args.preset, args.window, args.sigma, args.weights, tile=args.tile,
-                                precision=args.precision)
-            bar = tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True,
-                       disable=args.quiet or not sys.stderr.isatty())
-            count = 0
-            # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
-            # run stops the reading thread before the input is closed, whatever happens
-            behind = 1 if info.width * info.height > LARGE_FRAME_PIXELS else 4  # frames waiting to be encoded
-            frames = _intact(stream, args.input) if args.strict else stream
-            # the frames' own pixels are not needed back: only their timestamps
-            with closing(denoiser.run(frames, pixels=False)) as cleaned, Behind(writer.write, behind) as write:
-                for frame, clean in cleaned:
-                    write(clean, frame.pts)
-                    count += 1
-                    bar.update()
-                    if args.sigma is None:
-                        bar.set_postfix(sigma=f"{denoiser.last_sigma:.1f}", refresh=False)
-            bar.close()
-            if count == 0:
-                raise VidcleanError(f"{args.input}: no frame could be decoded")
-        notes = list(writer.notes)
-    if stream.frames_lost:
-        notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
-    if any(c.is_alpha for c in av.VideoFormat(info.pix_fmt).components):
-        notes.append(f"the input's alpha channel ({info.pix_fmt}) is not kept: the output is opaque")
+    def progress(total, sigma):
+        if bar.total is None and total:
+            bar.reset(total=total)
+        bar.update()
+        if args.sigma is None:
+            bar.set_postfix(sigma=f"{sigma:.1f}", refresh=False)
+
+    try:
+        result = clean_file(args.input, args.output, args, progress)
+    finally:
+        bar.close()
     if not args.quiet:
-        for note in notes:
+        for note in result.notes:
             print(f"vidclean: note: {note}", file=sys.stderr)
-        seconds = time.time() - start
-        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {denoiser.mean_sigma:.1f}"
-        print(f"vidclean: {count} frames in {seconds:.1f}s ({count / seconds:.2f} fps), {sigma} -> {args.output}",
-              file=sys.stderr)
-
-
-def _intact(stream, path: str):
-    """The stream's frames, until one is found damaged or missing (--strict): then an error."""
-    for frame in stream:
-        if stream.frames_lost:
-            break
-        yield frame
-    if stream.frames_lost:  # frames missing at the end show only once the stream has ended
-        raise VidcleanError(f"{path}: {stream.frames_lost} frame(s) damaged or missing (--strict); no output written")
+        sigma = f"sigma {args.sigma:g}" if args.sigma is not None else f"sigma auto {result.sigma:.1f}"
+        print(f"vidclean: {result.frames} frames in {result.seconds:.1f}s ({result.frames / result.seconds:.2f} fps), "
+              f"{sigma} -> {args.output}", file=sys.stderr)
 
 
 def _on_sigterm(signum, frame):
@@ -307,6 +267,11 @@ def main(argv=None) -> int:
 
         train_main(argv[1:])
         return 0
+    if argv and argv[0] == "batch":
+        from vidclean.batch import build_parser as batch_parser, run_batch
+
+        args = batch_parser().parse_args(argv[1:])
+        return guarded(lambda: run_batch(args), "")
     if argv and argv[0] == "bench" and "--speed" in argv:
         from vidclean.speed import main as speed_main
 

@@ -285,7 +285,8 @@ class Denoiser:
     budget that the free memory allows (``tile_budget``).
     ``precision`` "auto" runs the convolutions in bfloat16 where the CPU has matrix units for it
     (``bfloat16_available``), "float32" always in float32.
-    ``last_sigma`` and ``mean_sigma`` report the level used (flat memory: no per-frame list).
+    ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
+    per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
 
     def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None,
@@ -362,6 +363,9 @@ class Denoiser:
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
         states = None  # (h, c) per tile
+        self.tracker = SigmaTracker()  # a new stream: its own noise estimate and figures
+        self.last_sigma = self.sigma_total = 0.0
+        self.frames_done = 0
         frames = iter(frames)
         first = next(frames, None)
         if first is None:

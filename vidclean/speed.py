@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     ap.add_argument("clip", help="a clean clip (frame folder or video) to make the sources from")
     ap.add_argument("--sizes", nargs="+", default=["640x360", "854x480", "1280x720", "1920x1080"])
     ap.add_argument("--presets", nargs="+", default=[p for p in PRESETS if weights_path(p).exists()])
-    ap.add_argument("--frames", type=int, default=100, help="frames per source clip (default 100)")
+    ap.add_argument("--frames", type=int, default=300, help="frames per source clip (default 300: start-up and the last frames then weigh little)")
     ap.add_argument("--no-compare", action="store_true", help="skip ffmpeg and OpenCV")
     ap.add_argument("--memory-frames", type=int, nargs="*", default=[],
                     help="also clean sources of these lengths at --memory-size and compare peak memory "

@@ -1,0 +1,153 @@
+"""Batch mode: every video under a folder, cleaned into the same tree under another.
+
+    vidclean batch raw/ clean/ [--ext mkv] [--force] [cleaning options]
+
+Files are found by extension, cleaned one after another with one set of networks (each file
+already keeps every core busy: decoding, the model and encoding run side by side), and written
+under the output folder with the same relative names. An output appears only once complete (the
+writer renames it into place), so one that exists is whole: a second run skips it, ``--force``
+redoes it. A file that fails is reported and skipped; the exit status is 2 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidclean.errors import VidcleanError
+
+# Extensions taken for videos (compared lower-case).
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                    ".wmv", ".flv", ".3gp", ".ogv", ".mxf", ".dv", ".y4m", ".nut"}
+
+EXAMPLES = """\
+examples:
+  vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
+  vidclean batch raw/ clean/ --preset fast      the fast preset for all
+  vidclean batch raw/ clean/ --ext mkv --codec ffv1   lossless Matroska outputs
+  vidclean batch raw/ clean/ --force            clean again files already done
+"""
+
+
+@dataclass
+class Entry:
+    src: Path
+    dst: Path
+    status: str = "to do"  # to do, done, already done (an earlier run), failed: ...
+    frames: int = 0
+    seconds: float = 0.0
+    sigma: float | None = None
+
+
+def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Video files under ``root`` (hidden files and folders, and ``exclude``, left out), sorted."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (exclude is None or here / d != exclude))
+        found += [here / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS]
+    return found
+
+
+def plan(in_root: Path, out_root: Path, ext: str | None, force: bool) -> list[Entry]:
+    """One entry per input video: its output path, and whether an earlier run completed it."""
+    if not in_root.is_dir():
+        raise VidcleanError(f"{in_root}: not a folder")
+    if out_root.exists() and not out_root.is_dir():
+        raise VidcleanError(f"{out_root}: exists and is not a folder")
+    if out_root.resolve() == in_root.resolve():
+        raise VidcleanError(f"{out_root}: is the input folder; the outputs need a folder of their own")
+    exclude = out_root.resolve() if out_root.resolve().is_relative_to(in_root.resolve()) else None
+    entries = []
+    for src in find_videos(in_root.resolve(), exclude):
+        rel = src.relative_to(in_root.resolve())
+        dst = out_root / (rel.with_suffix(ext) if ext else rel)
+        entries.append(Entry(src, dst, "to do" if force or not dst.exists() else "already done"))
+    return entries
+
+
+def frame_count(path: Path) -> int | None:
+    """Frames the file's header announces (None if it says nothing, or cannot be read)."""
+    from vidclean.reader import open_video
+
+    try:
+        with open_video(path) as stream:
+            return stream.info.frame_count
+    except VidcleanError:
+        return None
+
+
+def run_batch(args) -> int:
+    from tqdm import tqdm
+
+    from vidclean.job import clean_file, make_denoiser
+
+    in_root, out_root = Path(args.input_dir), Path(args.output_dir)
+    args.overwrite = args.force  # an output that exists is replaced only with --force
+    ext = None if args.ext is None else "." + args.ext.lstrip(".")
+    entries = plan(in_root, out_root, ext, args.force)
+    todo = [e for e in entries if e.status == "to do"]
+    if not entries:
+        raise VidcleanError(f"{in_root}: no video files found (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    totals = [frame_count(e.src) for e in todo]
+    bar = tqdm(total=sum(t or 0 for t in totals) or None, unit="frame", dynamic_ncols=True,
+               disable=args.quiet or not sys.stderr.isatty())
+    denoiser = None
+    start = time.time()
+    try:
+        for i, entry in enumerate(todo):
+            bar.set_description(f"file {i + 1}/{len(todo)}")
+            entry.dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                denoiser = denoiser or make_denoiser(args)
+                result = clean_file(str(entry.src), str(entry.dst), args, lambda total, sigma: bar.update(),
+                                    denoiser=denoiser)
+            except VidcleanError as exc:
+                entry.status = f"failed: {exc}"
+                continue
+            entry.status, entry.frames, entry.seconds, entry.sigma = "done", result.frames, result.seconds, result.sigma
+    finally:
+        bar.close()
+    if not args.quiet:
+        print_summary(entries, in_root.resolve(), time.time() - start)
+    return 2 if any(e.status.startswith("failed") for e in entries) else 0
+
+
+def print_summary(entries: list[Entry], in_root: Path, seconds: float) -> None:
+    rows = [(str(e.src.relative_to(in_root)), str(e.frames) if e.frames else "-",
+             f"{e.seconds:.1f}" if e.seconds else "-", f"{e.sigma:.1f}" if e.sigma is not None else "-", e.status)
+            for e in entries]
+    header = ("file", "frames", "seconds", "sigma", "status")
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(v.ljust(w) if c == 0 else v.rjust(w) for c, (v, w) in enumerate(zip(row[:4], widths)))
+              + "  " + row[4], file=sys.stderr)
+    done = [e for e in entries if e.status == "done"]
+    frames = sum(e.frames for e in done)
+    failed = sum(e.status.startswith("failed") for e in entries)
+    skipped = sum(e.status == "already done" for e in entries)
+    print(f"vidclean: batch: {len(done)} cleaned, {skipped} already done, {failed} failed; {frames} frames in "
+          f"{seconds:.1f}s ({len(done) / seconds:.2f} files/s, {frames / seconds:.1f} frames/s)", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vidclean.cli import add_cleaning_options
+
+    p = argparse.ArgumentParser(
+        prog="vidclean batch",
+        description="Clean every video under INPUT_DIR into the same tree under OUTPUT_DIR. Outputs that "
+                    "exist are complete (each appears only when done) and are skipped unless --force.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input_dir", help="folder of videos (searched recursively)")
+    p.add_argument("output_dir", help="where the cleaned videos go, same names and sub-folders")
+    p.add_argument("--ext", default=None, metavar="EXT",
+                   help="output extension, e.g. mkv (default: each input's own)")
+    p.add_argument("--force", action="store_true", help="clean again files whose output exists")
+    add_cleaning_options(p)
+    return p
