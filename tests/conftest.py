@@ -104,3 +104,15 @@ def mp4_25fps_audio(tmp_path):
     path = tmp_path / "in.mp4"
     frames = make_video(path, 20, 96, 64, fps=25, audio=True)
     return path, frames
+
+
+def corrupt_packets(src, dst, which=slice(10, 13), seed=0) -> None:
+    """Copies the video file ``src`` to ``dst`` with the data of the video packets ``which``
+    overwritten by random bytes (their first 4 bytes, the NAL length, kept)."""
+    with av.open(os.fspath(src)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(Path(src).read_bytes())
+    rng = np.random.default_rng(seed)
+    for pos, size in packets[which]:
+        data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))

@@ -194,3 +194,14 @@ def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
     assert abs(psnr(fast, np.stack(clean)) - psnr(exact, np.stack(clean))) < 0.05
     with pytest.raises(ValueError, match="precision"):
         Denoiser(preset, precision="float16")
+
+
+def test_1080p_goes_in_one_tile_and_4k_in_tiles_of_at_most_a_megapixel(monkeypatch):
+    import vidclean.engine as engine
+
+    monkeypatch.setattr(engine, "available_memory", lambda: 24 << 30)
+    assert len(Tiling(1080, 1920, engine.tile_budget(1080 * 1920)).boxes) == 1
+    uhd = Tiling(2160, 3840, engine.tile_budget(2160 * 3840))
+    assert len(uhd.boxes) > 1 and uhd.size[0] * uhd.size[1] <= 1024 * 1024
+    monkeypatch.setattr(engine, "available_memory", lambda: 300 << 20)  # little memory left: smaller tiles
+    assert len(Tiling(1080, 1920, engine.tile_budget(1080 * 1920)).boxes) > 1

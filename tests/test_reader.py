@@ -6,7 +6,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import make_video
+from conftest import corrupt_packets, make_video
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from vidclean.metrics import psnr
@@ -150,14 +150,8 @@ def test_avi_with_b_frames_gives_timestamps_in_display_order(tmp_path):
 def test_damaged_packets_are_counted_and_skipped(tmp_path):
     path = tmp_path / "v.mp4"
     make_video(path, 30, 96, 64)
-    with av.open(str(path)) as container:
-        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    data = bytearray(path.read_bytes())
-    rng = np.random.default_rng(0)
-    for pos, size in packets[10:13]:
-        data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+    corrupt_packets(path, damaged)
     with open_video(damaged) as stream:
         frames = list(stream)
         assert stream.frames_lost > 0

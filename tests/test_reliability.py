@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import make_video, synth_frame
+from conftest import corrupt_packets, make_video, synth_frame
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -144,13 +144,7 @@ def _damaged_mp4(folder):
     """A 30-frame H.264 MP4 with the data of frames 10-12 overwritten by random bytes."""
     path = folder / "damaged.mp4"
     make_video(path, 30, 48, 32)
-    with av.open(str(path)) as container:
-        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    data = bytearray(path.read_bytes())
-    rng = np.random.default_rng(0)
-    for pos, size in packets[10:13]:
-        data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
-    path.write_bytes(bytes(data))
+    corrupt_packets(path, path)
     return path
 
 

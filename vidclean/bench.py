@@ -74,11 +74,11 @@ def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
     row[f"{label}_colour"] = colour_error(out, clean)
 
 
-def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str) -> np.ndarray:
+def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto") -> np.ndarray:
     from vidclean.cli import main
 
     rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma),
-               "--preset", preset, "-y", "-q"])
+               "--preset", preset, "--precision", precision, "-y", "-q"])
     if rc != 0:
         raise RuntimeError(f"vidclean exited {rc}")
     return read_clip(out_path)
@@ -184,6 +184,8 @@ def main(argv=None) -> int:
                                     "not run now from it (same clips, frames, levels and seed), e.g. the slow NLM")
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32"),
+                    help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX)")
     args = ap.parse_args(argv)
 
     levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
@@ -220,7 +222,8 @@ def main(argv=None) -> int:
                         if method not in args.methods or (method == "vidclean" and args.noise != "gaussian"):
                             continue
                         t = time.time()
-                        out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset)
+                        out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset,
+                                           args.precision)
                         record(preset + ("_auto" if method == "auto" else ""), out, t)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]
