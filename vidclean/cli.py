@@ -111,7 +111,7 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
                         + "; slower ones make smaller files)")
     p.add_argument("--precision", default="auto", choices=("auto", "float32"),
                    help="auto (default): the network's convolutions in bfloat16 where the CPU has AMX "
-                        "matrix units (about 2x faster, within 0.03 dB); float32: always float32")
+                        "matrix units (about 2x faster, within 0.01 dB); float32: always float32")
     p.add_argument("--strict", action="store_true",
                    help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
