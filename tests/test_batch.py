@@ -76,7 +76,28 @@ def test_output_folder_inside_the_input_is_not_taken_for_input(tmp_path):
     out = raw / "clean"
     assert vidclean("batch", raw, out, "--window", 1, "--sigma", 10, "-q").returncode == 0
     assert listing(out) == ["a.mp4", "sub", "sub/b.mkv"]
+    again = vidclean("batch", raw, out, "--window", 1, "--sigma", 10)  # clean/ exists now: not an input
+    assert again.returncode == 0 and "0 cleaned, 2 already done, 0 failed" in again.stderr, again.stderr
+    assert listing(out) == ["a.mp4", "sub", "sub/b.mkv"]
     assert [p.name for p in find_videos(raw, exclude=out)] == ["a.mp4", "b.mkv"]
+
+
+def test_quiet_still_names_each_failed_file(tmp_path):
+    raw = tree(tmp_path)
+    r = vidclean("batch", raw, tmp_path / "clean", "--window", 1, "--sigma", 10, "-q")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidclean: error: ") and "broken.mp4" in lines[0], r.stderr
+
+
+def test_outputs_that_would_collide_are_refused_before_any_work(tmp_path):
+    raw = tree(tmp_path)
+    make_video(raw / "a.mov", 3, 32, 24)  # a.mp4 and a.mov both give a.mkv
+    out = tmp_path / "clean"
+    assert_clean_error(vidclean("batch", raw, out, "--ext", "mkv"), "a.mkv", "a.mov")
+    assert not out.exists()
+    r = vidclean("batch", raw, out, "--ext", "../x")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "extension" in r.stderr
 
 
 def test_bad_folders_are_one_line(tmp_path):

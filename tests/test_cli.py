@@ -180,7 +180,7 @@ def test_bad_options_exit_2(tmp_path, mp4_25fps_audio, args):
 def test_interrupt_leaves_no_output(tmp_path, sig, code, existing):
     """Nothing new at the destination, no temp file; an existing output replaced with -y stays as it was."""
     src = tmp_path / "long.mp4"
-    make_video(src, 400, 160, 120)
+    make_video(src, 400, 320, 240)  # about 10 s of work: the signal comes well before the end
     source = (src.read_bytes(), os.stat(src).st_mtime_ns)
     out = tmp_path / "out.mp4"
     if existing:

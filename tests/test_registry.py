@@ -13,4 +13,10 @@ def test_fast_network_leaves_a_core_to_decoding_and_encoding(monkeypatch, cores,
     assert model_threads("fast") == fast
     assert model_threads("balanced") is None  # the heavier network gains from every core
     assert model_threads("no-such-preset") is None
-    assert set(PRESETS) >= {"fast", "balanced"}
+
+
+def test_without_affinity_the_core_count_is_used(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert model_threads("fast") == 3
+    assert PRESETS["fast"].spare_a_core and not PRESETS["balanced"].spare_a_core

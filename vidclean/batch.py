@@ -67,6 +67,14 @@ def plan(in_root: Path, out_root: Path, ext: str | None, force: bool) -> list[En
         rel = src.relative_to(in_root.resolve())
         dst = out_root / (rel.with_suffix(ext) if ext else rel)
         entries.append(Entry(src, dst, "to do" if force or not dst.exists() else "already done"))
+    inputs, outputs = {e.src for e in entries}, {}
+    for e in entries:
+        target = e.dst.resolve()
+        if target in inputs:
+            raise VidcleanError(f"{e.dst}: output of {e.src} would overwrite an input")
+        if target in outputs:
+            raise VidcleanError(f"{e.dst}: output of both {outputs[target]} and {e.src} (use another --ext?)")
+        outputs[target] = e.src
     return entries
 
 
@@ -93,21 +101,25 @@ def run_batch(args) -> int:
     todo = [e for e in entries if e.status == "to do"]
     if not entries:
         raise VidcleanError(f"{in_root}: no video files found (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
-    totals = [frame_count(e.src) for e in todo]
-    bar = tqdm(total=sum(t or 0 for t in totals) or None, unit="frame", dynamic_ncols=True,
-               disable=args.quiet or not sys.stderr.isatty())
-    denoiser = None
     start = time.time()
+    denoiser = make_denoiser(args) if todo else None  # the networks load once, for every file
+    totals = [frame_count(e.src) for e in todo]
+    bar = tqdm(total=None if None in totals else sum(totals), unit="frame", dynamic_ncols=True,
+               disable=args.quiet or not sys.stderr.isatty())
     try:
-        for i, entry in enumerate(todo):
+        for i, (entry, total) in enumerate(zip(todo, totals)):
             bar.set_description(f"file {i + 1}/{len(todo)}")
-            entry.dst.parent.mkdir(parents=True, exist_ok=True)
+            done = bar.n
             try:
-                denoiser = denoiser or make_denoiser(args)
-                result = clean_file(str(entry.src), str(entry.dst), args, lambda total, sigma: bar.update(),
+                entry.dst.parent.mkdir(parents=True, exist_ok=True)
+                result = clean_file(str(entry.src), str(entry.dst), args, lambda count, sigma: bar.update(),
                                     denoiser=denoiser)
-            except VidcleanError as exc:
-                entry.status = f"failed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, must not stop the batch
+                entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
+                if args.quiet:
+                    print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
+                if total:  # the frames it will not give
+                    bar.update(max(done + total - bar.n, 0))
                 continue
             entry.status, entry.frames, entry.seconds, entry.sigma = "done", result.frames, result.seconds, result.sigma
     finally:
@@ -134,6 +146,13 @@ def print_summary(entries: list[Entry], in_root: Path, seconds: float) -> None:
           f"{seconds:.1f}s ({len(done) / seconds:.2f} files/s, {frames / seconds:.1f} frames/s)", file=sys.stderr)
 
 
+def _extension(value: str) -> str:
+    ext = value.lstrip(".")
+    if not ext or not ext.isalnum():
+        raise argparse.ArgumentTypeError(f"expected a file extension such as mkv, got {value!r}")
+    return ext
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vidclean.cli import add_cleaning_options
 
@@ -146,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input_dir", help="folder of videos (searched recursively)")
     p.add_argument("output_dir", help="where the cleaned videos go, same names and sub-folders")
-    p.add_argument("--ext", default=None, metavar="EXT",
+    p.add_argument("--ext", type=_extension, default=None, metavar="EXT",
                    help="output extension, e.g. mkv (default: each input's own)")
     p.add_argument("--force", action="store_true", help="clean again files whose output exists")
     add_cleaning_options(p)

@@ -32,7 +32,7 @@ from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
-from vidclean.registry import check_window
+from vidclean.registry import LARGE_FRAME_PIXELS, check_window
 from vidclean.window import sliding_windows
 
 # Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
@@ -43,8 +43,6 @@ MAX_LARGE_FRAME_TILE_PIXELS = 1024 * 1024
 MIN_TILE_PIXELS = 256 * 256
 # Memory a tile costs per pixel while the network runs ("balanced": 0.75 Mpx tiles took ~450 MB).
 BYTES_PER_TILE_PIXEL = 600
-# Frames above this many pixels are read and written only one frame ahead/behind (memory).
-LARGE_FRAME_PIXELS = 1920 * 1088
 TILE_OVERLAP = 48  # pixels shared by neighbouring tiles; the blending ramp spans them
 
 
@@ -289,7 +287,8 @@ class Denoiser:
     ``tile`` is the largest tile side in pixels, or ``None`` to tile only frames above the pixel
     budget that the free memory allows (``tile_budget``).
     ``precision`` "auto" runs the convolutions in bfloat16 where the CPU has matrix units for it
-    (``bfloat16_available``), "float32" always in float32.
+    (``bfloat16_available``), "float32" always in float32; on TensorFlow this is a setting of the
+    process (``use_bfloat16``), so Denoisers that live side by side should share it.
     ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
     per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
@@ -345,7 +344,8 @@ class Denoiser:
         skips = []
         for image in item.images:
             skip, feat = self.encoder([image, noise_map(image, item.sigma)])
-            skips.append(skip)
+            if not item.large:
+                skips.append(skip)
             item.feats.append(_keep(feat, item.large))
         item.skips = None if item.large else skips
         return item

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import model_threads
+from vidclean.registry import LARGE_FRAME_PIXELS, model_threads
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
@@ -55,8 +55,6 @@ def clean_file(src: str, dst: str, options, progress: Callable[[int | None, floa
                          copy_audio_from=src if info.audio_streams else None,
                          overwrite=options.overwrite) as writer:
             denoiser = denoiser or make_denoiser(options)  # the model loads after the checks
-            from vidclean.engine import LARGE_FRAME_PIXELS
-
             count = 0
             # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
             # run stops the reading thread before the input is closed, whatever happens

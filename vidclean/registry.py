@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net: frames are padded to a multiple of this
+# Frames above this many pixels (above 1080p) are "large": the engine keeps less per frame and the
+# reader, writer and encoder hold fewer of them.
+LARGE_FRAME_PIXELS = 1920 * 1088
 MAX_DELAY = 3  # largest look-ahead k the decoder was trained for: windows up to 2*3+1 = 7 frames
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -50,7 +53,8 @@ def check_window(window: int) -> int:
 def model_threads(preset: str) -> int | None:
     """Threads the preset's network should use (None: as many as the backend likes)."""
     if preset in PRESETS and PRESETS[preset].spare_a_core:
-        return max(1, len(os.sched_getaffinity(0)) - 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, cores - 1)
     return None
 
 
