@@ -138,12 +138,12 @@ def noise_map(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _keep(x, large: bool):
-    """A feature or state as it is kept between calls: float16 for large frames (half the memory)."""
+    """The ConvLSTM state as kept between frames: float16 for large frames (half the memory)."""
     return ops.cast(x, "float16") if large else x
 
 
 def _float(x):
-    """A cached feature or state back in float32 (it is float16 for large frames)."""
+    """The kept state back in float32 (it is float16 for large frames)."""
     return x if x.dtype == "float32" else ops.cast(x, "float32")
 
 
@@ -261,16 +261,17 @@ def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
 class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.
 
-    Lists hold one entry per tile. Tiles stay 8-bit, features are backend tensors (float16 for
-    frames above LARGE_FRAME_PIXELS, whose ``skips`` are None: a window of 4K frames stays
-    small); ``images`` and ``skips`` are dropped once the frame has been decoded.
+    Lists hold one entry per tile. Tiles stay 8-bit, features are backend tensors; ``images``
+    and ``skips`` are dropped once the frame has been decoded. Frames above LARGE_FRAME_PIXELS
+    keep their tiles instead and no features (``skips`` and, after the frame's ConvLSTM step,
+    ``feats`` are None): a window of 4K frames stays small.
     """
 
     frame: Frame
     size: tuple[int, int]  # the frame's height and width
     images: list[np.ndarray] | None  # (1, h, w, 3 * scale**2) uint8, folded space-to-depth
     skips: list[np.ndarray] | None
-    feats: list[np.ndarray]
+    feats: list[np.ndarray] | None
     sigma: float
 
     @property
@@ -334,27 +335,36 @@ class Denoiser:
         size = frame.rgb.shape[:2]
         if not pixels:
             frame = replace(frame, rgb=None)
-        return Encoded(frame, size, [fold(t, scale)[None] for t in tiles], None, [], sigma)
+        return Encoded(frame, size, [fold(t, scale)[None] for t in tiles], None, None, sigma)
 
     def encode(self, item: Encoded) -> Encoded:
-        """A prepared frame through the encoder. Frames above LARGE_FRAME_PIXELS keep their
-        features as float16 and no skip features at all: those are computed again when the frame
-        is decoded (the encoder once more, about a fifth more work, for about 450 MB less at 4K,
-        balanced)."""
-        skips = []
+        """A prepared frame through the encoder.
+
+        Frames above LARGE_FRAME_PIXELS keep no features at all once their ConvLSTM step is
+        done, only their 8-bit tiles: the encoder runs again when the frame is decoded (about a
+        fifth more work) and for the few frames stepped twice (the reflected ends of the stream).
+        At 4K a window then holds about 135 MB instead of about 700 MB ("balanced").
+        """
+        skips, feats = [], []
         for image in item.images:
             skip, feat = self.encoder([image, noise_map(image, item.sigma)])
             if not item.large:
                 skips.append(skip)
-            item.feats.append(_keep(feat, item.large))
-        item.skips = None if item.large else skips
+            feats.append(feat)
+        item.skips, item.feats = (None if item.large else skips), feats
         return item
 
-    def skips(self, item: Encoded) -> Iterable:
-        """The frame's skip features per tile: cached, or computed again (large frames)."""
+    def features(self, item: Encoded) -> list:
+        """The frame's quarter-resolution features per tile, computed again if dropped."""
+        if item.feats is None:
+            item.feats = [self.encoder([image, noise_map(image, item.sigma)])[1] for image in item.images]
+        return item.feats
+
+    def decoding_features(self, item: Encoded) -> Iterable:
+        """(skip, feat) per tile for decoding the frame: cached, or from the encoder once more."""
         if item.skips is not None:
-            return item.skips
-        return (self.encoder([image, noise_map(image, item.sigma)])[0] for image in item.images)
+            return zip(item.skips, self.features(item))
+        return (self.encoder([image, noise_map(image, item.sigma)]) for image in item.images)
 
     def run(self, frames: Iterable[Frame], read_ahead: int = 4,
             pixels: bool = True) -> Iterator[tuple[Frame, np.ndarray]]:
@@ -376,26 +386,31 @@ class Denoiser:
         if first is None:
             return
         if first.rgb.shape[0] * first.rgb.shape[1] > LARGE_FRAME_PIXELS:
-            read_ahead = min(read_ahead, 1)
+            read_ahead = 0  # a 4K frame prepared ahead holds ~80 MB; the model takes seconds a frame anyway
         ahead = prefetch((self.prepare(f, pixels) for f in itertools.chain([first], frames)), read_ahead)
         try:
             encoded = map(self.encode, ahead)
             for i, win in enumerate(sliding_windows(encoded, self.window)):
                 for item in win if i == 0 else win[-1:]:
+                    feats = self.features(item)
                     if states is None:
                         states = [(np.zeros(tuple(f.shape[:3]) + (self.nets.cfg.lstm,), np.float32),) * 2
-                                  for f in item.feats]
-                    states = [tuple(_keep(s, item.large) for s in self.temporal([_float(f), _float(h), _float(c)]))
-                              for f, (h, c) in zip(item.feats, states)]
+                                  for f in feats]
+                    states = [tuple(_keep(s, item.large) for s in self.temporal([f, _float(h), _float(c)]))
+                              for f, (h, c) in zip(feats, states)]
+                    if item.large:
+                        item.feats = None  # computed again if needed: the 8-bit tiles are smaller
                 centre = win[k]
                 outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
-                    np.asarray(self.decoder([image, skip, _float(feat), _float(h), delay]))[0]
-                    for image, skip, feat, (h, _) in zip(centre.images, self.skips(centre), centre.feats, states)
+                    np.asarray(self.decoder([image, skip, feat, _float(h), delay]))[0]
+                    for image, (skip, feat), (h, _) in zip(centre.images, self.decoding_features(centre), states)
                 )
                 height, width = centre.size
                 tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
                 clean = tiling.merge(outs)[:height, :width]
-                centre.images = centre.skips = None  # never needed again: most of a frame's cache
+                centre.skips = None  # never needed again
+                if not centre.large:  # a large frame keeps its tiles: they stand in for its features
+                    centre.images = None
                 self.last_sigma = centre.sigma
                 self.sigma_total += centre.sigma
                 self.frames_done += 1
