@@ -75,11 +75,11 @@ def test_large_frames_compute_features_again_and_keep_half_precision_state(monke
     """Above LARGE_FRAME_PIXELS (4K-sized frames; lowered here) the window keeps 8-bit tiles and
     no features (the encoder runs again for the frame decoded, and for the reflected last frame)
     and a float16 ConvLSTM state: the output stays within a level or two of the normal path."""
-    import vidclean.engine as engine
+    import vidclean.registry as registry
 
     d = Denoiser(window=3, sigma=20, precision="float32")
     normal = [c for _, c in d.run(frames(6))]
-    monkeypatch.setattr(engine, "LARGE_FRAME_PIXELS", 16 * 16)
+    monkeypatch.setattr(registry, "LARGE_FRAME_PIXELS", 16 * 16)
     d = Denoiser(window=3, sigma=20, precision="float32")
     d.encoder = enc = Counting(d.encoder)
     large = [c for _, c in d.run(frames(6))]

@@ -539,6 +539,20 @@ def assert_no_temp_files_and_valid_recordings(folder):
                 assert len(list(rec)) >= 1
 
 
+def start_recording(xvfb, wid, err_lines):
+    """Presses ``r`` in the window and waits for the preview to say it records."""
+    xvfb.xdotool("key", "--window", wid, "r")
+    wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
+
+
+def reap(proc):
+    """Kills the preview if a failed check left it running; waits for its stderr reader."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.err_thread.join(5)
+
+
 def record_then(xvfb, tmp_path, stop):
     """Starts the preview on a small clip, presses ``r``, then ``stop(proc, window)``.
 
@@ -549,16 +563,12 @@ def record_then(xvfb, tmp_path, stop):
     proc, err_lines, window_ids = start_preview(xvfb, src, "--record-dir", out)
     try:
         wid = wait_for(window_ids, 120, "the window")[0]
-        xvfb.xdotool("key", "--window", wid, "r")
-        wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
+        start_recording(xvfb, wid, err_lines)
         time.sleep(1)
         stop(proc, wid)
         status = proc.wait(30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc.err_thread.join(5)
+        reap(proc)
     return status, "".join(err_lines), out
 
 
@@ -627,16 +637,12 @@ def test_preview_window_on_a_file_source_keys_snapshot_recording_and_quit(xvfb, 
         assert snap.shape == (height, width, 3)
         assert psnr(snap, clean) > noisy_psnr + 5  # the cleaned frame, whatever the view
 
-        xvfb.xdotool("key", "--window", wid, "r")
-        wait_for(lambda: any("recording to" in line for line in err_lines), 30, "the recording to start")
+        start_recording(xvfb, wid, err_lines)
         time.sleep(2)
         xvfb.xdotool("key", "--window", wid, "q")  # quit while recording: the file is finalised
         status = proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc.err_thread.join(5)
+        reap(proc)
     err = "".join(err_lines)
     assert status == 0, err
     assert "Traceback" not in err and "snapshot saved" in err and "recording saved" in err

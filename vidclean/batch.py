@@ -96,7 +96,7 @@ def run_batch(args) -> int:
 
     in_root, out_root = Path(args.input_dir), Path(args.output_dir)
     args.overwrite = args.force  # an output that exists is replaced only with --force
-    ext = None if args.ext is None else "." + args.ext.lstrip(".")
+    ext = None if args.ext is None else "." + args.ext  # _extension took off any leading dot
     entries = plan(in_root, out_root, ext, args.force)
     todo = [e for e in entries if e.status == "to do"]
     if not entries:

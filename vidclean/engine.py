@@ -32,7 +32,7 @@ from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
-from vidclean.registry import LARGE_FRAME_PIXELS, check_window
+from vidclean.registry import check_window, is_large_frame
 from vidclean.window import sliding_windows
 
 # Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
@@ -176,7 +176,7 @@ def available_memory() -> int:
 
 def tile_budget(frame_pixels: int = 0) -> int:
     """Pixels one tile of a frame this large may hold, from the memory available now."""
-    largest = MAX_LARGE_FRAME_TILE_PIXELS if frame_pixels > LARGE_FRAME_PIXELS else MAX_TILE_PIXELS
+    largest = MAX_LARGE_FRAME_TILE_PIXELS if is_large_frame(frame_pixels) else MAX_TILE_PIXELS
     return int(min(max(available_memory() // BYTES_PER_TILE_PIXEL, MIN_TILE_PIXELS), largest))
 
 
@@ -276,7 +276,7 @@ class Encoded:
 
     @property
     def large(self) -> bool:
-        return self.size[0] * self.size[1] > LARGE_FRAME_PIXELS
+        return is_large_frame(self.size[0] * self.size[1])
 
 
 class Denoiser:
@@ -346,25 +346,28 @@ class Denoiser:
         At 4K a window then holds about 135 MB instead of about 700 MB ("balanced").
         """
         skips, feats = [], []
-        for image in item.images:
-            skip, feat = self.encoder([image, noise_map(image, item.sigma)])
+        for skip, feat in self.encoded_tiles(item):
             if not item.large:
                 skips.append(skip)
             feats.append(feat)
         item.skips, item.feats = (None if item.large else skips), feats
         return item
 
+    def encoded_tiles(self, item: Encoded) -> Iterator:
+        """(skip, feat) per tile, from the encoder, one tile at a time."""
+        return (self.encoder([image, noise_map(image, item.sigma)]) for image in item.images)
+
     def features(self, item: Encoded) -> list:
         """The frame's quarter-resolution features per tile, computed again if dropped."""
         if item.feats is None:
-            item.feats = [self.encoder([image, noise_map(image, item.sigma)])[1] for image in item.images]
+            item.feats = [feat for _, feat in self.encoded_tiles(item)]
         return item.feats
 
     def decoding_features(self, item: Encoded) -> Iterable:
         """(skip, feat) per tile for decoding the frame: cached, or from the encoder once more."""
         if item.skips is not None:
             return zip(item.skips, self.features(item))
-        return (self.encoder([image, noise_map(image, item.sigma)]) for image in item.images)
+        return self.encoded_tiles(item)
 
     def run(self, frames: Iterable[Frame], read_ahead: int = 4,
             pixels: bool = True) -> Iterator[tuple[Frame, np.ndarray]]:
@@ -385,7 +388,7 @@ class Denoiser:
         first = next(frames, None)
         if first is None:
             return
-        if first.rgb.shape[0] * first.rgb.shape[1] > LARGE_FRAME_PIXELS:
+        if is_large_frame(first.rgb.shape[0] * first.rgb.shape[1]):
             read_ahead = 0  # a 4K frame prepared ahead holds ~80 MB; the model takes seconds a frame anyway
         ahead = prefetch((self.prepare(f, pixels) for f in itertools.chain([first], frames)), read_ahead)
         try:

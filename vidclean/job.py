@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import LARGE_FRAME_PIXELS, model_threads
+from vidclean.registry import is_large_frame, model_threads
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
@@ -58,7 +58,7 @@ def clean_file(src: str, dst: str, options, progress: Callable[[int | None, floa
             count = 0
             # decoding runs on a thread ahead of the model, encoding on one behind it; closing the
             # run stops the reading thread before the input is closed, whatever happens
-            behind = 1 if info.width * info.height > LARGE_FRAME_PIXELS else 4  # frames waiting to be encoded
+            behind = 1 if is_large_frame(info.width * info.height) else 4  # frames waiting to be encoded
             frames = _intact(stream, src) if options.strict else stream
             # the frames' own pixels are not needed back: only their timestamps
             with closing(denoiser.run(frames, pixels=False)) as cleaned, Behind(writer.write, behind) as write:

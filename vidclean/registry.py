@@ -50,6 +50,11 @@ def check_window(window: int) -> int:
     return window
 
 
+def is_large_frame(pixels: int) -> bool:
+    """Whether a frame of this many pixels is "large" (above 1080p)."""
+    return pixels > LARGE_FRAME_PIXELS
+
+
 def model_threads(preset: str) -> int | None:
     """Threads the preset's network should use (None: as many as the backend likes)."""
     if preset in PRESETS and PRESETS[preset].spare_a_core:

@@ -12,7 +12,7 @@ import numpy as np
 
 from vidclean.errors import VidcleanError
 from vidclean.reader import VideoInfo
-from vidclean.registry import LARGE_FRAME_PIXELS
+from vidclean.registry import is_large_frame
 
 # Options that make each encoder take `crf` as its quality setting (and stay quiet).
 _CRF_OPTIONS = {
@@ -131,7 +131,7 @@ class VideoWriter:
             options["crf"] = str(crf)
         if speed is not None and codec in SPEED_PRESET_CODECS:
             options["preset"] = speed
-        if info.width * info.height > LARGE_FRAME_PIXELS:
+        if is_large_frame(info.width * info.height):
             options.update(_LARGE_FRAME_OPTIONS.get(codec, {}))
         stream.options = options
         if info.rotation and hasattr(stream, "set_display_rotation"):
