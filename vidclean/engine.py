@@ -7,7 +7,9 @@
 Each frame is encoded once when it is read; the window (vidclean.window) then hands over
 references to those encodings. The ConvLSTM state is carried through the stream: the first
 window's items all enter it (the reflected pre-roll), every later window adds only its newest
-item, and the centre frame is decoded from the state ``k`` frames after it.
+item, and the centre frame is decoded from the state ``k`` frames after it. The state restarts
+every STATE_PERIOD frames, warmed up on the frames before (``StateTracks``), so any part of a video
+can be cleaned alone exactly as in a whole run (``run(first=..., emit_from=...)``).
 
 Decoding and the per-frame preparation (noise estimate, padding, tiling) run on a thread ahead
 of the model (vidclean.pipeline). Frames larger than a pixel budget go through the network in
@@ -32,7 +34,7 @@ from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
-from vidclean.registry import check_window, is_large_frame
+from vidclean.registry import STATE_PERIOD, STATE_WARMUP, check_window, is_large_frame
 from vidclean.window import sliding_windows
 
 # Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
@@ -369,55 +371,104 @@ class Denoiser:
             return zip(item.skips, self.features(item))
         return self.encoded_tiles(item)
 
-    def run(self, frames: Iterable[Frame], read_ahead: int = 4,
-            pixels: bool = True) -> Iterator[tuple[Frame, np.ndarray]]:
+    def run(self, frames: Iterable[Frame], read_ahead: int = 4, pixels: bool = True,
+            first: int = 0, emit_from: int | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
         """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order.
 
         ``read_ahead`` frames are decoded and prepared on a thread ahead of the model; 0 reads
         each frame only when the previous output has been taken (a live source wants that).
         Without ``pixels`` the input frames come back without their RGB arrays (``rgb`` None),
         which a window of 4K frames need not hold.
+
+        A part of a video: ``first`` is the index of the first frame given, and only frames from
+        index ``emit_from`` on are cleaned and yielded. Given the frames from
+        ``emit_from - SIGMA_HISTORY`` (``STATE_WARMUP`` with a fixed sigma) up to ``window // 2``
+        past the last one wanted, the outputs are those of a run over the whole video (the earlier
+        frames only feed the noise estimate and the ConvLSTM's warm-up).
         """
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
-        states = None  # (h, c) per tile
-        self.tracker = SigmaTracker()  # a new stream: its own noise estimate and figures
+        emit_from = first if emit_from is None else emit_from
+        self.tracker = SigmaTracker(first=first)  # a new stream: its own noise estimate and figures
         self.last_sigma = self.sigma_total = 0.0
         self.frames_done = 0
-        frames = iter(frames)
-        first = next(frames, None)
-        if first is None:
+        # frames before `start` are only measured for the noise estimate
+        start = max(first, emit_from - STATE_WARMUP) if emit_from > first else first
+        prepared = (self.prepare(f, pixels) for f in frames)
+        frames = itertools.dropwhile(lambda item: item[0] < start, enumerate(prepared, first))
+        head = next(frames, None)
+        if head is None:
             return
-        if is_large_frame(first.rgb.shape[0] * first.rgb.shape[1]):
+        if head[1].large:
             read_ahead = 0  # a 4K frame prepared ahead holds ~80 MB; the model takes seconds a frame anyway
-        ahead = prefetch((self.prepare(f, pixels) for f in itertools.chain([first], frames)), read_ahead)
+        ahead = prefetch((item for _, item in itertools.chain([head], frames)), read_ahead)
+        tracks = StateTracks(self, k, first=start, emit_from=emit_from)
         try:
             encoded = map(self.encode, ahead)
             for i, win in enumerate(sliding_windows(encoded, self.window)):
                 for item in win if i == 0 else win[-1:]:
-                    feats = self.features(item)
-                    if states is None:
-                        states = [(np.zeros(tuple(f.shape[:3]) + (self.nets.cfg.lstm,), np.float32),) * 2
-                                  for f in feats]
-                    states = [tuple(_keep(s, item.large) for s in self.temporal([f, _float(h), _float(c)]))
-                              for f, (h, c) in zip(feats, states)]
-                    if item.large:
-                        item.feats = None  # computed again if needed: the 8-bit tiles are smaller
-                centre = win[k]
-                outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
-                    np.asarray(self.decoder([image, skip, feat, _float(h), delay]))[0]
-                    for image, (skip, feat), (h, _) in zip(centre.images, self.decoding_features(centre), states)
-                )
-                height, width = centre.size
-                tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
-                clean = tiling.merge(outs)[:height, :width]
-                centre.skips = None  # never needed again
+                    tracks.step(item)
+                centre, t = win[k], start + i
+                if t >= emit_from:
+                    yield centre.frame, self.decode(centre, tracks.state(t), delay)
                 if not centre.large:  # a large frame keeps its tiles: they stand in for its features
                     centre.images = None
-                self.last_sigma = centre.sigma
-                self.sigma_total += centre.sigma
-                self.frames_done += 1
-                yield centre.frame, clean
-                centre.frame = None  # the caller has it; a window only needs the features now
+                centre.skips = centre.frame = None  # a window only needs the features now
         finally:
             ahead.close()  # stops the reading thread now, not when collected
+
+    def decode(self, centre: Encoded, states: list, delay: np.ndarray) -> np.ndarray:
+        """The cleaned centre frame (8-bit RGB) from its own features and the ConvLSTM state."""
+        outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
+            np.asarray(self.decoder([image, skip, feat, _float(h), delay]))[0]
+            for image, (skip, feat), (h, _) in zip(centre.images, self.decoding_features(centre), states)
+        )
+        height, width = centre.size
+        tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
+        clean = tiling.merge(outs)[:height, :width]
+        self.last_sigma = centre.sigma
+        self.sigma_total += centre.sigma
+        self.frames_done += 1
+        return clean
+
+
+class StateTracks:
+    """The ConvLSTM states of a stream: one track per STATE_PERIOD frames, each from zero.
+
+    Track ``c`` serves the frames ``c*P .. (c+1)*P - 1``; it starts STATE_WARMUP frames before
+    them (the first track: with the stream) and takes frames up to ``k`` after them (a frame is
+    decoded from the state ``k`` frames later). Items are stepped in the order the windows bring
+    them (the reflected pre-roll included) and each enters every track whose span holds it: at
+    most two at once, so STATE_WARMUP + k frames in STATE_PERIOD are stepped twice.
+    """
+
+    def __init__(self, denoiser: Denoiser, k: int, first: int, emit_from: int):
+        self.denoiser, self.k = denoiser, k
+        self.position = self.begin = first - k  # index of the next item stepped (the pre-roll: k before `first`)
+        self.lowest = emit_from // STATE_PERIOD  # tracks before it serve no frame wanted
+        self.tracks: dict[int, list] = {}  # track -> (h, c) per tile
+
+    def step(self, item: Encoded) -> None:
+        p, P = self.position, STATE_PERIOD
+        self.position += 1
+        wanted = [c for c in (p // P - 1, p // P, p // P + 1)
+                  # from its warm-up, or from the stream's start if the stream starts after that
+                  if c >= self.lowest and max(c * P - STATE_WARMUP, self.begin) <= p <= (c + 1) * P - 1 + self.k]
+        for c in list(self.tracks):
+            if c not in wanted:
+                del self.tracks[c]  # its frames are all decoded
+        if not wanted:
+            return
+        feats = self.denoiser.features(item)
+        lstm = self.denoiser.nets.cfg.lstm
+        for c in wanted:
+            states = self.tracks.get(c) or [
+                (np.zeros(tuple(f.shape[:3]) + (lstm,), np.float32),) * 2 for f in feats]
+            self.tracks[c] = [tuple(_keep(s, item.large) for s in self.denoiser.temporal([f, _float(h), _float(cc)]))
+                              for f, (h, cc) in zip(feats, states)]
+        if item.large:
+            item.feats = None  # computed again if needed: the 8-bit tiles are smaller
+
+    def state(self, t: int) -> list:
+        """(h, c) per tile for decoding frame ``t``: its track, stepped up to frame t + k."""
+        return self.tracks[t // STATE_PERIOD]

@@ -96,15 +96,18 @@ class SigmaTracker:
 
     After the first ``history // 5`` frames only every ``every``-th frame is measured (the
     estimate costs about 13 ms of CPU per 854x480 frame): 25 estimates then span 100 frames.
+    Which frames are measured follows the frame index (``first`` is the index of the first frame
+    given), so a part of a video fed from SIGMA_HISTORY frames before it gets the estimates the
+    whole video gets there.
     """
 
-    def __init__(self, history: int = 25, every: int = 4):
+    def __init__(self, history: int = 25, every: int = 4, first: int = 0):
         self.history, self.every = history, every
         self.values: list[float] = []
-        self.frames = 0
+        self.frames = first  # index of the next frame
 
     def update(self, frame: np.ndarray) -> float:
-        if self.frames < max(self.history // 5, 1) or self.frames % self.every == 0:
+        if self.frames < max(self.history // 5, 1) or self.frames % self.every == 0 or not self.values:
             self.values.append(estimate_sigma(frame))
             del self.values[: -self.history]
         self.frames += 1

@@ -15,6 +15,14 @@ SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net: frames are padded to 
 LARGE_FRAME_PIXELS = 1920 * 1088
 MAX_DELAY = 3  # largest look-ahead k the decoder was trained for: windows up to 2*3+1 = 7 frames
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# The ConvLSTM state restarts every STATE_PERIOD frames (by frame index), warmed up from zero on
+# the STATE_WARMUP frames before (the networks train on 7-frame clips from a zero state: 16
+# frames is plenty). A frame's output thus depends on a bounded stretch of the video, so a part
+# of a long video can be cleaned on its own, exactly as a whole run cleans it (vidclean.segments).
+STATE_PERIOD = 128
+STATE_WARMUP = 16
+# Frames of history the noise estimate (--sigma auto) reads: 25 estimates, every 4th frame
+SIGMA_HISTORY = 100
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,10 @@ class NetConfig:
     lstm: int = 32  # ConvLSTM state width
     arch: str = "unet"
     scale: int = 1  # space-to-depth factor applied to the frame before the network
+    # "unet": residual blocks (two convolutions, the second zero-initialised) added at quarter
+    # resolution in the encoder and in the decoder; with zero blocks the net is "balanced", and
+    # a deeper net warm-starts from it exactly (the blocks start as identities)
+    blocks: int = 0
     # a network about as quick as decoding + encoding a frame runs best on one core fewer than
     # the machine has, leaving one to them (fast at 854x480 on 2 cores: 32 fps instead of 29)
     spare_a_core: bool = False
@@ -40,6 +52,7 @@ class NetConfig:
 PRESETS = {
     "fast": NetConfig(skip=32, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
+    "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8),
 }
 
 
