@@ -4,7 +4,8 @@
 
 Files are found by extension, cleaned one after another with one set of networks (each file
 already keeps every core busy: decoding, the model and encoding run side by side), and written
-under the output folder with the same relative names. An output appears only once complete (the
+under the output folder with the same relative names. With ``--ray`` the files (and parts of
+long ones) are Ray tasks instead (vidclean.distributed). An output appears only once complete (the
 writer renames it into place), so one that exists is whole: a second run skips it, ``--force``
 redoes it. A file that fails is reported and skipped; the exit status is 2 if any failed.
 """
@@ -30,6 +31,9 @@ examples:
   vidclean batch raw/ clean/ --preset fast      the fast preset for all
   vidclean batch raw/ clean/ --ext mkv --codec ffv1   lossless Matroska outputs
   vidclean batch raw/ clean/ --force            clean again files already done
+  vidclean batch raw/ clean/ --ray auto         on the Ray cluster this machine belongs to
+  vidclean batch raw/ clean/ --ray ray://head:10001   on a named Ray cluster
+  vidclean batch raw/ clean/ --ray local        a Ray cluster of this machine alone
 """
 
 
@@ -101,11 +105,23 @@ def run_batch(args) -> int:
     todo = [e for e in entries if e.status == "to do"]
     if not entries:
         raise VidcleanError(f"{in_root}: no video files found (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    if args.ray:
+        from vidclean.distributed import import_ray
+
+        import_ray()  # before any work: without Ray, say how to install it
     start = time.time()
-    denoiser = make_denoiser(args) if todo else None  # the networks load once, for every file
     totals = [frame_count(e.src) for e in todo]
     bar = tqdm(total=None if None in totals else sum(totals), unit="frame", dynamic_ncols=True,
                disable=args.quiet or not sys.stderr.isatty())
+    if args.ray:
+        from vidclean.distributed import run_batch_ray
+
+        try:
+            run_batch_ray(args, todo, bar)
+        finally:
+            bar.close()
+        return finish(entries, in_root, start, args)
+    denoiser = make_denoiser(args) if todo else None  # the networks load once, for every file
     try:
         for i, (entry, total) in enumerate(zip(todo, totals)):
             bar.set_description(f"file {i + 1}/{len(todo)}")
@@ -124,6 +140,11 @@ def run_batch(args) -> int:
             entry.status, entry.frames, entry.seconds, entry.sigma = "done", result.frames, result.seconds, result.sigma
     finally:
         bar.close()
+    return finish(entries, in_root, start, args)
+
+
+def finish(entries: list[Entry], in_root: Path, start: float, args) -> int:
+    """Prints the summary (unless quiet); the exit status: 2 if any file failed."""
     if not args.quiet:
         print_summary(entries, in_root.resolve(), time.time() - start)
     return 2 if any(e.status.startswith("failed") for e in entries) else 0
@@ -153,6 +174,16 @@ def _extension(value: str) -> str:
     return ext
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vidclean.cli import add_cleaning_options
 
@@ -168,5 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ext", type=_extension, default=None, metavar="EXT",
                    help="output extension, e.g. mkv (default: each input's own)")
     p.add_argument("--force", action="store_true", help="clean again files whose output exists")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run on a Ray cluster: auto (the one this machine belongs to), local (start one here), "
+                        "or an address such as ray://head:10001; needs pip install 'vidclean[ray]'")
+    p.add_argument("--segment-frames", type=_positive, default=1024, metavar="N",
+                   help="with --ray, videos of at least 2N frames are cut into parts of about N frames "
+                        "(a multiple of 128), cleaned on different workers and joined (default: 1024)")
     add_cleaning_options(p)
     return p

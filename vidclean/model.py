@@ -116,6 +116,15 @@ def conv(width, name, strides=1, activation="leaky_relu", **kwargs):
     return layers.Conv2D(width, 3, strides=strides, padding="same", activation=activation, name=name, **kwargs)
 
 
+def residual_blocks(x, cfg: NetConfig, name: str):
+    """``cfg.blocks`` residual blocks of two convolutions; each starts as the identity."""
+    for i in range(cfg.blocks):
+        r = conv(cfg.feat, f"{name}_{i + 1}a")(x)
+        r = conv(cfg.feat, f"{name}_{i + 1}b", activation=None, kernel_initializer="zeros")(r)
+        x = layers.Add(name=f"{name}_{i + 1}")([x, r])
+    return x
+
+
 def build_encoder(cfg: NetConfig) -> keras.Model:
     """Frame (space-to-depth by ``cfg.scale``) + noise map -> (skip, feat); computed once per frame."""
     frame = keras.Input((None, None, 3 * cfg.scale**2), name="frame")
@@ -129,7 +138,7 @@ def build_encoder(cfg: NetConfig) -> keras.Model:
         x = conv(cfg.skip, "enc_half_1")(PixelUnshuffle(2, name="unshuffle")(x))
         skip = conv(cfg.skip, "enc_half_2")(x)
         f = conv(cfg.feat, "enc_down", strides=2)(skip)
-        f = conv(cfg.feat, "enc_quarter")(f)
+        f = residual_blocks(conv(cfg.feat, "enc_quarter")(f), cfg, "enc_block")
     return keras.Model([frame, noise_map], [skip, f], name="encoder")
 
 
@@ -147,7 +156,7 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
         residual = conv(channels, "dec_out", activation=None, kernel_initializer="zeros")(d)
     else:
         d = conv(cfg.feat, "dec_quarter_1")(d)
-        d = conv(cfg.feat, "dec_quarter_2")(d)
+        d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg, "dec_block")
         d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
         d = layers.Concatenate()([d, skip])
         d = conv(cfg.skip, "dec_half_1")(d)
@@ -212,6 +221,24 @@ class Networks:
 
     def load_weights(self, path):
         self.training_model(3, 16).load_weights(str(path))
+
+    def warm_start(self, path, preset: str) -> int:
+        """Loads weights saved by another preset's networks, layer by layer where names and shapes
+        agree (e.g. "balanced" into "quality", whose extra blocks start as identities); returns
+        how many layers were copied."""
+        source = Networks(PRESETS[preset])
+        source.load_weights(path)
+        copied = 0
+        for src_model, dst_model in ((source.encoder, self.encoder), (source.decoder, self.decoder),
+                                     (source.temporal, self.temporal)):
+            dst = {layer.name: layer for layer in dst_model.layers}
+            for layer in src_model.layers:
+                weights = layer.get_weights()
+                target = dst.get(layer.name)
+                if weights and target is not None and [w.shape for w in target.get_weights()] == [w.shape for w in weights]:
+                    target.set_weights(weights)
+                    copied += 1
+        return copied
 
 
 def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:

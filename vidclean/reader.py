@@ -102,8 +102,11 @@ def _reason(exc: BaseException) -> str:
 class PyAVStream(VideoStream):
     """Frames of the first video stream of a file, decoded with PyAV (see PyAV's examples)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, start_pts: int | None = None):
+        """``start_pts``: begin at the frame with this timestamp (or the first after it), decoding
+        from the keyframe before it; ``frames_lost`` then counts no frames missing at the end."""
         self._path = path = os.fspath(path)
+        self._start_pts = start_pts
         if not _URL.match(path):
             _check_input_path(path)
         self.frames_lost = 0
@@ -118,6 +121,8 @@ class PyAVStream(VideoStream):
                 raise VidcleanError(f"{path}: contains no video stream")
             self._stream = stream = self._container.streams.video[0]
             stream.thread_type = "AUTO"
+            if start_pts:
+                self._container.seek(start_pts, stream=stream, backward=True)
             self._frames = self._decode()
             # The display matrix is only exposed on decoded frames (VideoFrame.rotation),
             # so the first frame is decoded now and kept for the first __next__.
@@ -191,6 +196,8 @@ class PyAVStream(VideoStream):
                     for frame in frames:
                         if decode_order and stamps:
                             frame.pts = heapq.heappop(stamps)
+                        if self._start_pts is not None and (frame.pts is None or frame.pts < self._start_pts):
+                            continue  # decoded from the keyframe before the start
                         decoded += 1
                         if frame.time is not None:
                             last_time = max(frame.time, last_time or frame.time)
@@ -199,7 +206,8 @@ class PyAVStream(VideoStream):
             except (av.FFmpegError, OSError):
                 self.frames_lost += 1
                 errors += 1
-        self._count_missing(decoded, last_time)
+        if self._start_pts is None:
+            self._count_missing(decoded, last_time)
 
     def _count_missing(self, decoded: int, last_time: float | None) -> None:
         stream = self._stream

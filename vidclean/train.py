@@ -105,6 +105,10 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="run folder: checkpoint, log.csv, best weights")
     ap.add_argument("--preset", default="balanced", choices=sorted(PRESETS))
     ap.add_argument("--init", help="weights to start from (warm start); ignored when resuming")
+    ap.add_argument("--init-preset", help="the preset --init was saved from, when not --preset: its layers are "
+                                          "copied where they match (e.g. balanced into quality)")
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="bfloat16: convolutions in bfloat16 through oneDNN (AMX CPUs, TensorFlow), no XLA")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--steps", type=int, default=200, help="steps per epoch")
     ap.add_argument("--batch", type=int, default=16)
@@ -134,7 +138,12 @@ def main(argv=None):
     val_model = nets.training_model(args.frames, 128)
     total = args.epochs * args.steps
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss="mean_absolute_error", jit_compile=True)
+    if args.precision == "bfloat16":
+        from vidclean.engine import use_bfloat16
+
+        use_bfloat16(True)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss="mean_absolute_error",
+                  jit_compile=args.precision == "float32")
 
     ckpt = out / "checkpoint"
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
@@ -151,6 +160,9 @@ def main(argv=None):
             v.assign(saved[key])
         data.epoch = start_epoch
         print(f"resumed at epoch {start_epoch}", flush=True)
+    elif args.init and args.init_preset and args.init_preset != args.preset:
+        copied = nets.warm_start(args.init, args.init_preset)
+        print(f"warm start from {args.init} ({args.init_preset}: {copied} layers copied)", flush=True)
     elif args.init:
         nets.load_weights(args.init)
         print(f"warm start from {args.init}", flush=True)

@@ -49,6 +49,8 @@ class VideoWriter:
     Use as a context manager: close() on success, abort() on any exception
     (KeyboardInterrupt included). `notes` lists what was changed on the way.
     `speed` is the x264/x265 speed preset (`SPEED_PRESETS`; None: the encoder's own, medium).
+    With `template` (a video stream of an encoded file) nothing is encoded: `write_packet` takes
+    that stream's packets as they are (a stream copy; vidclean.segments joins parts this way).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class VideoWriter:
         speed: str | None = None,
         copy_audio_from: str | os.PathLike | None = None,
         overwrite: bool = False,
+        template: av.video.stream.VideoStream | None = None,
     ):
         self.path = path = os.fspath(path)
         self.info = info
@@ -92,7 +95,7 @@ class VideoWriter:
         except (av.FFmpegError, OSError, ValueError):
             raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
         try:
-            self._video = self._add_video(codec, crf, pix_fmt, speed)
+            self._video = self._copy_video(template) if template is not None else self._add_video(codec, crf, pix_fmt, speed)
             if copy_audio_from is not None:
                 self._add_audio(os.fspath(copy_audio_from), ext.lower())
         except BaseException as exc:
@@ -138,6 +141,15 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)  # same counter-clockwise degrees as read
         elif info.rotation:
             self.notes.append(f"rotation {info.rotation} not kept: this PyAV cannot write a display matrix")
+        return stream
+
+    def _copy_video(self, template):
+        self._rate = self.info.fps or Fraction(25)
+        self._time_base = self.info.time_base or 1 / self._rate
+        stream = self._out.add_stream_from_template(template)
+        stream.time_base = self._time_base
+        if self.info.rotation and hasattr(stream, "set_display_rotation"):
+            stream.set_display_rotation(self.info.rotation)
         return stream
 
     def _add_audio(self, source: str, ext: str) -> None:
@@ -324,6 +336,22 @@ class VideoWriter:
         self._count += 1
         self._last_pts = pts
 
+    def write_packet(self, packet: av.Packet) -> None:
+        """Mux one packet of the `template` stream's kind (its timestamps in its own time base)."""
+        if self._out is None:
+            raise VidcleanError(f"{self.path}: writer is closed")
+
+        seconds = None if packet.pts is None else float(packet.pts * packet.time_base)
+
+        def step():
+            packet.stream = self._video
+            self._out.mux(packet)
+            if seconds is not None:
+                self._mux_audio(seconds)
+
+        self._guard(step)
+        self._count += 1
+
     def _guard(self, step, failure: str = "writing failed") -> None:
         """Run an encode/mux step; if it fails (disk full, Ctrl-C...) delete the temp file.
 
@@ -343,7 +371,8 @@ class VideoWriter:
             return
 
         def finish():
-            self._out.mux(self._video.encode(None))
+            if self._video.codec_context.is_encoder:
+                self._out.mux(self._video.encode(None))
             self._mux_audio(None)
             self._out.close()
             self._close_inputs()
