@@ -381,10 +381,10 @@ class Denoiser:
         which a window of 4K frames need not hold.
 
         A part of a video: ``first`` is the index of the first frame given, and only frames from
-        index ``emit_from`` on are cleaned and yielded. Given the frames from
-        ``emit_from - SIGMA_HISTORY`` (``STATE_WARMUP`` with a fixed sigma) up to ``window // 2``
-        past the last one wanted, the outputs are those of a run over the whole video (the earlier
-        frames only feed the noise estimate and the ConvLSTM's warm-up).
+        index ``emit_from`` on are cleaned and yielded. Given the frames from ``emit_from -
+        STATE_WARMUP - SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma) up to
+        ``window // 2`` past the last one wanted, the outputs are those of a run over the whole
+        video (the earlier frames only feed the noise estimate and the ConvLSTM's warm-up).
         """
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)

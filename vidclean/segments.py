@@ -8,8 +8,8 @@
 
 Parts begin at multiples of STATE_PERIOD frames, where the engine restarts its ConvLSTM state
 (warmed up on the STATE_WARMUP frames before). Each part is decoded from the keyframe before its
-history (the warm-up, or the SIGMA_HISTORY frames the noise estimate reads with ``--sigma auto``)
-to ``window // 2`` frames past its end, so that every frame is cleaned exactly as a run over the
+history (the warm-up, and with ``--sigma auto`` the SIGMA_HISTORY frames before that, which the
+noise estimate of the warm-up's first frame reads) to ``window // 2`` frames past its end, so that every frame is cleaned exactly as a run over the
 whole file cleans it: the borders are invisible, and with a lossless codec the joined file is
 frame for frame the plain command's. A part is encoded alone (it starts with a keyframe), with
 the source's timestamps, into a container that gives them back as written (``part_suffix``);
@@ -94,7 +94,8 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     starts = list(range(0, n, step))
     if n - starts[-1] < step // 2:  # a short tail joins the part before
         starts.pop()
-    history = SIGMA_HISTORY if auto_sigma else STATE_WARMUP
+    # the state's warm-up, and for each frame of it the frames its noise estimate reads
+    history = STATE_WARMUP + (SIGMA_HISTORY if auto_sigma else 0)
     parts = []
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else n
