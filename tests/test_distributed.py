@@ -131,3 +131,19 @@ def test_a_worker_killed_while_it_holds_a_part_is_survived(cluster, raw, plain, 
     assert killed, "no worker was seen running a part"
     assert rc == 0
     assert_same(out, plain)
+
+
+def test_a_file_whose_frames_are_not_as_planned_is_cleaned_whole(cluster, raw, tmp_path):
+    """Damaged packets in the first part: its frames do not match the plan, so the file goes
+    again as one task, and comes out as the plain command cleans it (damaged frames skipped)."""
+    from conftest import corrupt_packets
+
+    (tmp_path / "raw").mkdir()
+    corrupt_packets(raw / "long.mp4", tmp_path / "raw" / "damaged.mp4", which=slice(40, 42))
+    assert main([str(tmp_path / "raw" / "damaged.mp4"), str(tmp_path / "plain.mkv"), "--codec", "ffv1", "-q"]) == 0
+    expected = read_clip(tmp_path / "plain.mkv")
+    assert len(expected) < N  # frames were lost
+    assert batch_ray(tmp_path / "raw", tmp_path / "clean") == 0
+    cleaned = read_clip(tmp_path / "clean" / "damaged.mkv")
+    assert cleaned.shape == expected.shape
+    assert all(np.array_equal(a, b) for a, b in zip(cleaned, expected))

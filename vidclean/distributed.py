@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import tempfile
 import time
 import warnings
@@ -111,7 +112,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
     status, frames, seconds and sigma as the one-machine batch does."""
     ray = import_ray()
     connect(ray, args.ray)
-    from vidclean.segments import join_parts, part_suffix, plan_parts
+    from vidclean.segments import PartMismatch, join_parts, part_suffix, plan_parts
 
     options = argparse.Namespace(**{name: getattr(args, name) for name in TASK_OPTIONS}, overwrite=True)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
@@ -121,8 +122,21 @@ def run_batch_ray(args, todo: list, bar) -> None:
     pending: dict = {}  # object ref -> (FileJob, part index or None)
 
     def submit_whole(job: FileJob) -> None:
+        for ref, (other, index) in list(pending.items()):
+            if other is job:  # its other parts are of no use now
+                ray.cancel(ref)
+                del pending[ref]
         job.parts, job.results = None, {}
         pending[file_task.remote(str(job.entry.src), job.entry.dst.suffix, options)] = (job, None)
+
+    def fail(entry, exc: BaseException) -> None:
+        entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
+        if args.quiet:
+            print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
+        for ref, (other, _) in list(pending.items()):
+            if other.entry is entry:
+                ray.cancel(ref)
+                del pending[ref]
 
     for entry in todo:
         job = FileJob(entry, time.time())
@@ -138,27 +152,24 @@ def run_batch_ray(args, todo: list, bar) -> None:
         [ref], _ = ray.wait(list(pending), num_returns=1)
         job, index = pending.pop(ref)
         entry = job.entry
-        if entry.status.startswith("failed"):
-            continue  # another part of this file failed already
         try:
             data, frames, sigma = ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - whatever a task raised, the batch goes on
             cause = _cause(exc)
-            if index is not None and type(cause).__name__ == "PartMismatch":
+            if index is not None and isinstance(cause, PartMismatch):
                 submit_whole(job)  # the file's frames are not as planned: clean it in one piece
-                continue
-            entry.status = f"failed: {cause if isinstance(cause, VidcleanError) else f'{entry.src}: {cause!r}'}"
-            _report(entry, args)
+            else:
+                fail(entry, cause)
             continue
         bar.update(frames)
-        if index is None:
-            entry.dst.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(entry.dst, data, args.force)
-            _done(entry, job, frames, sigma)
-            continue
-        job.results[index] = (data, frames, sigma)
-        if len(job.results) == len(job.parts):
-            try:
+        try:
+            if index is None:
+                entry.dst.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(entry.dst, data, args.force)
+                _done(entry, job, frames, sigma)
+                continue
+            job.results[index] = (data, frames, sigma)
+            if len(job.results) == len(job.parts):
                 entry.dst.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory() as tmp:
                     paths = []
@@ -166,25 +177,16 @@ def run_batch_ray(args, todo: list, bar) -> None:
                         paths.append(os.path.join(tmp, f"{i:05d}{part_suffix(args.codec)}"))
                         Path(paths[-1]).write_bytes(job.results[i][0])
                     join_parts(str(entry.src), paths, str(entry.dst), args)
-            except Exception as exc:  # noqa: BLE001
-                entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
-                _report(entry, args)
-                continue
-            frames = sum(r[1] for r in job.results.values())
-            _done(entry, job, frames, sum(r[2] for r in job.results.values()) / max(frames, 1))
+                frames = sum(r[1] for r in job.results.values())
+                _done(entry, job, frames, sum(r[2] for r in job.results.values()) / max(frames, 1))
+        except Exception as exc:  # noqa: BLE001 - writing one file failed: the batch goes on
+            fail(entry, exc)
 
 
 def _done(entry, job: FileJob, frames: int, sigma: float) -> None:
     entry.status, entry.frames, entry.sigma = "done", frames, sigma
     entry.seconds = time.time() - job.started
     job.results = {}
-
-
-def _report(entry, args) -> None:
-    import sys
-
-    if args.quiet:
-        print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
 
 
 def _write_atomically(dst: Path, data: bytes, overwrite: bool) -> None:
