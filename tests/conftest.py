@@ -43,6 +43,7 @@ def make_video(
     rotation: int = 0,
     pts=None,
     time_base: Fraction = Fraction(1, 1000),
+    options: dict | None = None,
 ) -> list[np.ndarray]:
     """Write a small video with PyAV and return the RGB frames given to the encoder.
 
@@ -50,6 +51,7 @@ def make_video(
     pts: per-frame timestamps in `time_base` units (variable frame rate); default i / fps.
     audio: add a mono 440 Hz AAC sine track as long as the video.
     rotation: display rotation in counter-clockwise degrees (as VideoInfo.rotation).
+    options: encoder options added to the defaults (e.g. {"g": "24"}: a keyframe every 24 frames).
     """
     if isinstance(frames_or_n, int):
         frames = [synth_frame(i, width, height) for i in range(frames_or_n)]
@@ -60,7 +62,7 @@ def make_video(
         time_base = 1 / fps
         pts = list(range(len(frames)))
     with av.open(os.fspath(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps, options=_QUALITY.get(codec, {}))
+        stream = out.add_stream(codec, rate=fps, options={**_QUALITY.get(codec, {}), **(options or {})})
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.time_base = time_base
         if rotation:

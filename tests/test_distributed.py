@@ -86,10 +86,22 @@ def assert_same(out, plain):
         assert all(np.array_equal(a, b) for a, b in zip(cleaned, frames)), f"{name} differs from the plain run"
 
 
-def test_segments_on_ray_workers_equal_the_plain_command(cluster, raw, plain, tmp_path):
+def counting_joins(monkeypatch):
+    """Records how many parts each joined file had."""
+    import vidclean.segments as segments
+
+    joined = []
+    real = segments.join_parts
+    monkeypatch.setattr(segments, "join_parts", lambda src, files, *a: (joined.append(len(files)), real(src, files, *a))[1])
+    return joined
+
+
+def test_segments_on_ray_workers_equal_the_plain_command(cluster, raw, plain, tmp_path, monkeypatch):
     assert len(plan_parts(raw / "long.mp4", 128, window=5, auto_sigma=True)) == 2
+    joined = counting_joins(monkeypatch)
     out = tmp_path / "clean"
     assert batch_ray(raw, out) == 0
+    assert joined == [2]  # the long file in two parts (not cleaned whole after a mismatch)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["long.mkv", "sub", "sub/short.mkv"]
     assert_same(out, plain)
 
@@ -107,7 +119,8 @@ def ray_task_pids(name):
     return pids
 
 
-def test_a_worker_killed_while_it_holds_a_part_is_survived(cluster, raw, plain, tmp_path):
+def test_a_worker_killed_while_it_holds_a_part_is_survived(cluster, raw, plain, tmp_path, monkeypatch):
+    joined = counting_joins(monkeypatch)
     out = tmp_path / "clean"
     killed = []
     done = threading.Event()
@@ -130,6 +143,7 @@ def test_a_worker_killed_while_it_holds_a_part_is_survived(cluster, raw, plain, 
         killer.join()
     assert killed, "no worker was seen running a part"
     assert rc == 0
+    assert joined == [2]  # the killed part was run again
     assert_same(out, plain)
 
 
@@ -147,3 +161,20 @@ def test_a_file_whose_frames_are_not_as_planned_is_cleaned_whole(cluster, raw, t
     cleaned = read_clip(tmp_path / "clean" / "damaged.mkv")
     assert cleaned.shape == expected.shape
     assert all(np.array_equal(a, b) for a, b in zip(cleaned, expected))
+
+
+def test_a_variable_frame_rate_h264_file_comes_out_whole_and_in_order(cluster, tmp_path):
+    """Frame gaps that grow at a part border: x264 may then give the next part a first decode
+    timestamp before the last of the part before, and the file is cleaned whole instead; either
+    way the output has every frame, at the source's timestamps."""
+    (tmp_path / "raw").mkdir()
+    src = tmp_path / "raw" / "vfr.mp4"
+    pts = [i * 33 if i < 128 else 128 * 33 + (i - 128) * 100 for i in range(300)]
+    make_video(src, 300, 48, 32, pts=pts)
+    out = tmp_path / "clean"
+    rc = main(["batch", str(tmp_path / "raw"), str(out), "--ray", "auto", "--segment-frames", "128", "-q"])
+    assert rc == 0
+    from vidclean.reader import open_video
+
+    with open_video(out / "vfr.mp4") as cleaned, open_video(src) as source:
+        assert [round(f.time, 3) for f in cleaned] == [round(f.time, 3) for f in source]

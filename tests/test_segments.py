@@ -28,15 +28,28 @@ def long_video(tmp_path_factory):
 
 
 def options(codec, **extra):
-    return argparse.Namespace(preset="balanced", window=5, sigma=None, weights=None, tile=None, precision="auto",
-                              codec=codec, crf=None, pix_fmt=None, encoder_preset=None, overwrite=False,
-                              strict=False, **extra)
+    settings = dict(preset="balanced", window=5, sigma=None, weights=None, tile=None, precision="auto", codec=codec,
+                    crf=None, pix_fmt=None, encoder_preset=None, overwrite=False, strict=False)
+    return argparse.Namespace(**{**settings, **extra})
 
 
 def packets(path):
     with av.open(str(path)) as c:
         video = c.streams.video[0]
         return [(p.pts, p.dts) for p in c.demux(video) if p.size], [s.type for s in c.streams]
+
+
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory):
+    """420 noisy frames, 48x32, H.264 with a keyframe every 24 frames, at a variable frame rate
+    (frame gaps of 30, 40 and 100 ms in turn), in Matroska."""
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mkv"
+    rng = np.random.default_rng(2)
+    frames = [np.clip(synth_frame(i, 48, 32) + rng.normal(0, 15, (32, 48, 3)), 0, 255).astype(np.uint8)
+              for i in range(420)]
+    pts = np.cumsum([0] + [(30, 40, 100)[i % 3] for i in range(419)]).tolist()
+    make_video(path, frames, 48, 32, pts=pts, options={"g": "24"})
+    return path
 
 
 def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
@@ -48,6 +61,35 @@ def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
     fixed = plan_parts(long_video, 100, window=5, auto_sigma=False)
     assert fixed[1].read_from == 128 - STATE_WARMUP
     assert plan_parts(long_video, 200, window=5, auto_sigma=True) is None  # shorter than two parts
+
+
+def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, tmp_path):
+    for name in ("long.ts", "long.avi"):
+        make_video(tmp_path / name, N, 32, 32, codec="mpeg4" if name.endswith(".avi") else "libx264")
+        assert plan_parts(tmp_path / name, 100, window=5, auto_sigma=True) is None, name
+
+
+@pytest.mark.parametrize("sigma,window", [(None, 3), (15.0, 7)])
+def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_path, sigma, window):
+    """Parts that seek to a keyframe inside the file, a middle part, a fixed and an estimated
+    sigma: FFV1 frame for frame and the timestamps of the whole run."""
+    whole = tmp_path / "whole.mkv"
+    extra = [] if sigma is None else ["--sigma", str(sigma)]
+    assert main([str(vfr_video), str(whole), "--codec", "ffv1", "--window", str(window), *extra, "-q"]) == 0
+    opts = options("ffv1", window=window, sigma=sigma)
+    denoiser = make_denoiser(opts)
+    parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None)
+    assert [(p.start, p.stop) for p in parts] == [(0, 128), (128, 256), (256, 420)]
+    assert parts[-1].read_from > 24  # its seek lands on a keyframe after the file's first
+    files = []
+    for part in parts:
+        files.append(str(tmp_path / f"part{part.index}.mkv"))
+        clean_part(str(vfr_video), part, denoiser, opts, files[-1])
+    joined = tmp_path / "joined.mkv"
+    join_parts(str(vfr_video), files, str(joined), opts)
+    assert packets(joined) == packets(whole)
+    a, b = read_clip(whole), read_clip(joined)
+    assert len(a) == len(b) == 420 and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("codec,suffix", [("ffv1", ".mkv"), ("libx264", ".mp4")])

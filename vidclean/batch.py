@@ -96,6 +96,7 @@ def frame_count(path: Path) -> int | None:
 def run_batch(args) -> int:
     from tqdm import tqdm
 
+    from vidclean.cli import raise_if_signalled
     from vidclean.job import clean_file, make_denoiser
 
     in_root, out_root = Path(args.input_dir), Path(args.output_dir)
@@ -122,14 +123,18 @@ def run_batch(args) -> int:
             bar.close()
         return finish(entries, in_root, start, args)
     denoiser = make_denoiser(args) if todo else None  # the networks load once, for every file
+
+    def progress(count, sigma):
+        raise_if_signalled()
+        bar.update()
+
     try:
         for i, (entry, total) in enumerate(zip(todo, totals)):
             bar.set_description(f"file {i + 1}/{len(todo)}")
             done = bar.n
             try:
                 entry.dst.parent.mkdir(parents=True, exist_ok=True)
-                result = clean_file(str(entry.src), str(entry.dst), args, lambda count, sigma: bar.update(),
-                                    denoiser=denoiser)
+                result = clean_file(str(entry.src), str(entry.dst), args, progress, denoiser=denoiser)
             except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, must not stop the batch
                 entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
                 if args.quiet:
@@ -203,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a Ray cluster: auto (the one this machine belongs to), local (start one here), "
                         "or an address such as ray://head:10001; needs pip install 'vidclean[ray]'")
     p.add_argument("--segment-frames", type=_positive, default=1024, metavar="N",
-                   help="with --ray, videos of at least 2N frames are cut into parts of about N frames "
-                        "(a multiple of 128), cleaned on different workers and joined (default: 1024)")
+                   help="with --ray, MP4/MOV and Matroska videos of at least two parts are cut into parts "
+                        "of N frames (rounded up to a multiple of 128), cleaned on different workers and "
+                        "joined (default: 1024)")
     add_cleaning_options(p)
     return p

@@ -207,7 +207,9 @@ def live_main(argv: list[str]) -> int:
 
 def guarded(job, aftermath: str) -> int:
     """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _received.clear()
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     if hasattr(signal, "SIGXFSZ"):
         # Past the file size limit (ulimit -f) the kernel's SIGXFSZ would kill the process before
         # the writer could remove its temp file; ignored, the write fails with EFBIG, which the
@@ -235,6 +237,7 @@ def denoise_file(args) -> None:
     bars = []  # the bar appears with the first cleaned frame: after the checks, which may fail
 
     def progress(total, sigma):
+        raise_if_signalled()
         if not bars:
             bars.append(tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet or not sys.stderr.isatty()))
         bars[0].update()
@@ -254,8 +257,20 @@ def denoise_file(args) -> None:
               f"{sigma} -> {args.output}", file=sys.stderr)
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated()
+_received: list[int] = []  # SIGINT / SIGTERM received during the job
+
+
+def _on_signal(signum, frame):
+    _received.append(signum)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
+def raise_if_signalled() -> None:
+    """Raises again for a SIGINT / SIGTERM whose exception was swallowed on the way (a library's
+    bare ``except:`` while it loads, say), so that the job still stops before its output is
+    complete. Called once per frame."""
+    if _received:
+        raise KeyboardInterrupt() if _received[-1] == signal.SIGINT else Terminated()
 
 
 def main(argv=None) -> int:

@@ -50,8 +50,9 @@ def connect(ray, address: str) -> None:
         with warnings.catch_warnings():  # Ray warns of a timed-out client connection, then raises
             warnings.simplefilter("ignore")
             ray.init(**settings) if address == "local" else ray.init(address=address, **settings)
-    except ConnectionError as exc:
-        hint = "start one with `ray start --head`, or use --ray local" if address == "auto" else str(exc).splitlines()[0]
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+        hint = "start one with `ray start --head`, or use --ray local" if address == "auto" else \
+            (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise VidcleanError(f"--ray {address}: no Ray cluster found ({hint})") from None
 
 
@@ -99,7 +100,9 @@ class FileJob:
     entry: object  # batch.Entry
     started: float
     parts: list | None = None  # None: cleaned whole
-    results: dict = field(default_factory=dict)  # part index -> (bytes, frames, sigma sum)
+    results: dict = field(default_factory=dict)  # part index -> (part file, frames, sigma sum)
+    folder: tempfile.TemporaryDirectory | None = None  # where the part files wait, beside the output
+    counted: int = 0  # frames shown on the progress bar
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -110,6 +113,8 @@ def _cause(exc: BaseException) -> BaseException:
 def run_batch_ray(args, todo: list, bar) -> None:
     """Cleans the ``todo`` entries of a batch on the Ray cluster ``args.ray``; sets each entry's
     status, frames, seconds and sigma as the one-machine batch does."""
+    if not todo:
+        return
     ray = import_ray()
     connect(ray, args.ray)
     from vidclean.segments import PartMismatch, join_parts, part_suffix, plan_parts
@@ -121,26 +126,35 @@ def run_batch_ray(args, todo: list, bar) -> None:
     file_task = ray.remote(clean_file_task).options(**settings)
     pending: dict = {}  # object ref -> (FileJob, part index or None)
 
-    def submit_whole(job: FileJob) -> None:
-        for ref, (other, index) in list(pending.items()):
-            if other is job:  # its other parts are of no use now
+    def drop(job: FileJob) -> None:
+        """Cancels the job's tasks still pending and removes its part files."""
+        for ref, (other, _) in list(pending.items()):
+            if other is job:
                 ray.cancel(ref)
                 del pending[ref]
-        job.parts, job.results = None, {}
+        if job.folder is not None:
+            job.folder.cleanup()
+            job.folder = None
+        job.results = {}
+
+    def submit_whole(job: FileJob) -> None:
+        """The file again, in one piece (its parts did not match the plan, or did not join)."""
+        drop(job)
+        bar.update(-job.counted)
+        job.parts, job.counted = None, 0
         pending[file_task.remote(str(job.entry.src), job.entry.dst.suffix, options)] = (job, None)
 
-    def fail(entry, exc: BaseException) -> None:
+    def fail(job: FileJob, exc: BaseException) -> None:
+        entry = job.entry
         entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
         if args.quiet:
             print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
-        for ref, (other, _) in list(pending.items()):
-            if other.entry is entry:
-                ray.cancel(ref)
-                del pending[ref]
+        drop(job)
 
     for entry in todo:
         job = FileJob(entry, time.time())
-        parts = plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None)
+        # --strict needs the whole file read by one reader (it counts frames missing at the end)
+        parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None)
         if parts is None:
             submit_whole(job)
         else:
@@ -157,35 +171,47 @@ def run_batch_ray(args, todo: list, bar) -> None:
         except Exception as exc:  # noqa: BLE001 - whatever a task raised, the batch goes on
             cause = _cause(exc)
             if index is not None and isinstance(cause, PartMismatch):
-                submit_whole(job)  # the file's frames are not as planned: clean it in one piece
+                submit_whole(job)
             else:
-                fail(entry, cause)
+                fail(job, cause)
             continue
+        del ref  # the object store may drop the bytes once written out
         bar.update(frames)
+        job.counted += frames
         try:
+            entry.dst.parent.mkdir(parents=True, exist_ok=True)
             if index is None:
-                entry.dst.parent.mkdir(parents=True, exist_ok=True)
                 _write_atomically(entry.dst, data, args.force)
                 _done(entry, job, frames, sigma)
                 continue
-            job.results[index] = (data, frames, sigma)
-            if len(job.results) == len(job.parts):
-                entry.dst.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory() as tmp:
-                    paths = []
-                    for i in range(len(job.parts)):
-                        paths.append(os.path.join(tmp, f"{i:05d}{part_suffix(args.codec)}"))
-                        Path(paths[-1]).write_bytes(job.results[i][0])
-                    join_parts(str(entry.src), paths, str(entry.dst), args)
-                frames = sum(r[1] for r in job.results.values())
-                _done(entry, job, frames, sum(r[2] for r in job.results.values()) / max(frames, 1))
+            if job.folder is None:
+                job.folder = tempfile.TemporaryDirectory(prefix=f".{entry.dst.stem}.parts-", dir=entry.dst.parent)
+            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(args.codec)}")
+            Path(path).write_bytes(data)
+            del data
+            job.results[index] = (path, frames, sigma)
+            if len(job.results) < len(job.parts):
+                continue
+            paths = [job.results[i][0] for i in range(len(job.parts))]
+            try:
+                join_parts(str(entry.src), paths, str(entry.dst), args)
+            except VidcleanError:
+                # parts that do not join (a variable frame rate can give a part a first decode
+                # timestamp before the last of the part before): the file in one piece
+                submit_whole(job)
+                continue
+            frames = sum(r[1] for r in job.results.values())
+            _done(entry, job, frames, sum(r[2] for r in job.results.values()) / max(frames, 1))
         except Exception as exc:  # noqa: BLE001 - writing one file failed: the batch goes on
-            fail(entry, exc)
+            fail(job, exc)
 
 
 def _done(entry, job: FileJob, frames: int, sigma: float) -> None:
     entry.status, entry.frames, entry.sigma = "done", frames, sigma
     entry.seconds = time.time() - job.started
+    if job.folder is not None:
+        job.folder.cleanup()
+        job.folder = None
     job.results = {}
 
 

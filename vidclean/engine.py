@@ -381,10 +381,11 @@ class Denoiser:
         which a window of 4K frames need not hold.
 
         A part of a video: ``first`` is the index of the first frame given, and only frames from
-        index ``emit_from`` on are cleaned and yielded. Given the frames from ``emit_from -
-        STATE_WARMUP - SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma) up to
-        ``window // 2`` past the last one wanted, the outputs are those of a run over the whole
-        video (the earlier frames only feed the noise estimate and the ConvLSTM's warm-up).
+        index ``emit_from`` on are cleaned and yielded. Given the frames from ``R - STATE_WARMUP -
+        SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma), R being the restart at or
+        before ``emit_from`` (a multiple of STATE_PERIOD), up to ``window // 2`` past the last one
+        wanted, the outputs are those of a run over the whole video (the earlier frames only feed
+        the noise estimate and the ConvLSTM's warm-up).
         """
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
@@ -392,8 +393,9 @@ class Denoiser:
         self.tracker = SigmaTracker(first=first)  # a new stream: its own noise estimate and figures
         self.last_sigma = self.sigma_total = 0.0
         self.frames_done = 0
-        # frames before `start` are only measured for the noise estimate
-        start = max(first, emit_from - STATE_WARMUP) if emit_from > first else first
+        # frames before `start` are only measured for the noise estimate; from it, the warm-up of
+        # the state that serves `emit_from`
+        start = max(first, emit_from // STATE_PERIOD * STATE_PERIOD - STATE_WARMUP) if emit_from > first else first
         prepared = (self.prepare(f, pixels) for f in frames)
         frames = itertools.dropwhile(lambda item: item[0] < start, enumerate(prepared, first))
         head = next(frames, None)

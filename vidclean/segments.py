@@ -80,13 +80,28 @@ def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
     return sorted(stamps)
 
 
+# Containers whose index lets a part seek to the keyframe before its first frame and get the
+# frames as a whole decode does (MPEG-TS and PS seek to the keyframe after the target, AVI's
+# stored timestamps do not follow its B-frames after a seek, raw streams have no index).
+SEEKABLE_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+
+
+def _container_format(path) -> str | None:
+    try:
+        with av.open(os.fspath(path), metadata_errors="ignore") as container:
+            return container.format.name
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
 def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool) -> list[Part] | None:
     """The parts of ``path``: about ``part_frames`` frames each, at multiples of STATE_PERIOD.
 
-    None when the file is cleaned whole: shorter than two parts, or its timestamps unknown.
+    None when the file is cleaned whole: shorter than two parts, not in a container that seeks
+    exactly (SEEKABLE_FORMATS), or its timestamps unknown.
     """
     k = check_window(window) // 2
-    stamps = frame_timestamps(path)
+    stamps = frame_timestamps(path) if _container_format(path) in SEEKABLE_FORMATS else None
     step = max(STATE_PERIOD, -(-part_frames // STATE_PERIOD) * STATE_PERIOD)
     if stamps is None or len(set(stamps)) != len(stamps) or len(stamps) < 2 * step:
         return None
@@ -130,7 +145,11 @@ def clean_part(src: str, part: Part, denoiser, options, dst: str) -> tuple[int, 
     from vidclean.writer import VideoWriter
 
     start_pts = part.timestamps[0] if part.read_from else None
-    with open_video(src, start_pts=start_pts) as stream:
+    try:
+        stream = open_video(src, start_pts=start_pts)
+    except VidcleanError as exc:  # e.g. a seek that found no frame at or after the start
+        raise PartMismatch(f"{exc} (part {part.index})") from None
+    with stream:
         info = stream.info
         quality = {} if options.crf is None else {"crf": options.crf}
         count = 0

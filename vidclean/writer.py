@@ -101,7 +101,8 @@ class VideoWriter:
         except BaseException as exc:
             self.abort()
             if isinstance(exc, (av.FFmpegError, OSError, ValueError)):
-                raise VidcleanError(f"{path}: cannot encode {codec} ({_reason(exc)})") from None
+                what = f"copy {template.codec_context.name}" if template is not None else f"encode {codec}"
+                raise VidcleanError(f"{path}: cannot {what} ({_reason(exc)})") from None
             raise
         # Create the temp file and open the encoders now, so such errors come before any work.
         self._guard(self._out.start_encoding, "cannot start writing")
