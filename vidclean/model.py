@@ -245,6 +245,11 @@ def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> 
     """Builds a preset's networks and loads its shipped weights (or ``weights`` if given)."""
     if preset not in PRESETS:
         raise KeyError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    path = Path(weights or weights_path(preset))
+    if not path.is_file():
+        from vidclean.errors import VidcleanError
+
+        raise VidcleanError(f"weights of preset {preset!r} not found: {path}")
     nets = Networks(PRESETS[preset])
-    nets.load_weights(weights or weights_path(preset))
+    nets.load_weights(path)
     return nets

@@ -147,7 +147,7 @@ class VideoWriter:
     def _copy_video(self, template):
         self._rate = self.info.fps or Fraction(25)
         self._time_base = self.info.time_base or 1 / self._rate
-        stream = self._out.add_stream_from_template(template)
+        stream = self._out.add_stream_from_template(template, opaque=True)
         stream.time_base = self._time_base
         if self.info.rotation and hasattr(stream, "set_display_rotation"):
             stream.set_display_rotation(self.info.rotation)
