@@ -21,7 +21,7 @@ from vidclean.registry import is_large_frame, model_threads
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
 # default of OBS), for files of about the same size at the same CRF
-ENCODER_PRESET = {"fast": "veryfast", "balanced": "faster"}
+ENCODER_PRESET = {"fast": "veryfast", "balanced": "faster", "quality": "faster"}
 
 
 @dataclass
