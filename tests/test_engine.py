@@ -237,3 +237,24 @@ def test_a_part_of_a_video_cleaned_alone_equals_that_part_of_a_whole_run(window,
     monkeypatch.setattr(engine, "STATE_PERIOD", 10**9)
     carried = [c for _, c in d.run(iter(seq))]
     assert min(psnr(whole[t], carried[t]) for t in range(16, 200)) > 45  # measured 51-63 dB
+
+
+def test_presets_rank_by_quality_on_real_footage():
+    """Every preset ships weights; on the bundled clean sample with Gaussian noise (sigma 25),
+    quality > balanced > fast, each well above the noisy input."""
+    from conftest import SAMPLES
+    from vidclean.data import read_clip
+    from vidclean.noise import add_gaussian
+    from vidclean.registry import PRESETS, weights_path
+
+    assert all(weights_path(p).is_file() for p in PRESETS)
+    clean = read_clip(SAMPLES / "foliage_clean.mp4", 8)[:, :240, :320]
+    noisy = add_gaussian(clean, 25, np.random.default_rng(0))
+    scores = {}
+    for preset in ("fast", "balanced", "quality"):
+        out = [c for _, c in Denoiser(preset, window=5, sigma=25).run(
+            Frame(i, i, i / 25, f) for i, f in enumerate(noisy))]
+        scores[preset] = np.mean([psnr(o, c) for o, c in zip(out, clean)])
+    noisy_psnr = np.mean([psnr(n, c) for n, c in zip(noisy, clean)])
+    assert scores["quality"] > scores["balanced"] + 0.5 > scores["fast"] + 1.0, scores
+    assert scores["fast"] > noisy_psnr + 3, (scores, noisy_psnr)
