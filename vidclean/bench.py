@@ -115,10 +115,11 @@ def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
     row[f"{label}_colour"] = colour_error(out, clean)
 
 
-def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto") -> np.ndarray:
+def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto",
+                 window: int = 5) -> np.ndarray:
     from vidclean.cli import main
 
-    rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma),
+    rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma), "--window", str(window),
                "--preset", preset, "--precision", precision, "-y", "-q"])
     if rc != 0:
         raise RuntimeError(f"vidclean exited {rc}")
@@ -228,6 +229,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--precision", default="auto", choices=("auto", "float32"),
                     help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX)")
+    ap.add_argument("--window", type=int, default=5,
+                    help="vidclean's --window (default 5; 1 cleans each frame from it and the frames before)")
     args = ap.parse_args(argv)
 
     levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
@@ -265,7 +268,7 @@ def main(argv=None) -> int:
                             continue
                         t = time.time()
                         out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset,
-                                           args.precision)
+                                           args.precision, args.window)
                         record(preset + ("_auto" if method == "auto" else ""), out, t)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]
