@@ -61,12 +61,19 @@ class Part:
         return self.stop - self.start
 
 
+# Containers whose index lets a part seek to the keyframe before its first frame and get the
+# frames as a whole decode does (MPEG-TS and PS seek to the keyframe after the target, AVI's
+# stored timestamps do not follow its B-frames after a seek, raw streams have no index).
+SEEKABLE_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+
+
 def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
     """The video frames' timestamps in display order, read from the packets without decoding;
-    None if some packet has none (the file is then not split)."""
+    None (the file is then not split) if some packet has none, or the container is not one of
+    SEEKABLE_FORMATS."""
     try:
         with av.open(os.fspath(path), metadata_errors="ignore") as container:
-            if not container.streams.video:
+            if not container.streams.video or container.format.name not in SEEKABLE_FORMATS:
                 return None
             stamps = []
             for packet in container.demux(container.streams.video[0]):
@@ -80,20 +87,6 @@ def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
     return sorted(stamps)
 
 
-# Containers whose index lets a part seek to the keyframe before its first frame and get the
-# frames as a whole decode does (MPEG-TS and PS seek to the keyframe after the target, AVI's
-# stored timestamps do not follow its B-frames after a seek, raw streams have no index).
-SEEKABLE_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
-
-
-def _container_format(path) -> str | None:
-    try:
-        with av.open(os.fspath(path), metadata_errors="ignore") as container:
-            return container.format.name
-    except (av.FFmpegError, OSError, ValueError):
-        return None
-
-
 def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool) -> list[Part] | None:
     """The parts of ``path``: about ``part_frames`` frames each, at multiples of STATE_PERIOD.
 
@@ -101,7 +94,7 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     exactly (SEEKABLE_FORMATS), or its timestamps unknown.
     """
     k = check_window(window) // 2
-    stamps = frame_timestamps(path) if _container_format(path) in SEEKABLE_FORMATS else None
+    stamps = frame_timestamps(path)
     step = max(STATE_PERIOD, -(-part_frames // STATE_PERIOD) * STATE_PERIOD)
     if stamps is None or len(set(stamps)) != len(stamps) or len(stamps) < 2 * step:
         return None
