@@ -34,7 +34,7 @@ import numpy as np
 
 from vidclean.data import read_clip
 from vidclean.metrics import colour_error, flicker, psnr, ssim
-from vidclean.noise import add_camera_noise, add_gaussian, estimate_sigma
+from vidclean.noise import add_camera_noise, add_gaussian, estimate_sigma, h264_roundtrip
 
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
 HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
@@ -186,25 +186,11 @@ def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
 CAMERA_LEVELS = {"cam-low": (2e-3, 4e-3), "cam-mid": (6e-3, 8e-3), "cam-high": (1.5e-2, 1.5e-2)}
 
 
-def recompress(frames: np.ndarray, path: Path) -> np.ndarray:
-    """``frames`` through H.264 (CRF 20, yuv420p) and back."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": "20"}
-        for rgb in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(stream.encode())
-    return read_clip(path)
-
-
-def make_noisy(clean, noise: str, level, rng, tmp: Path) -> np.ndarray:
+def make_noisy(clean, noise: str, level, rng) -> np.ndarray:
     if noise == "gaussian":
         return add_gaussian(clean, level, rng)
     shot, read = CAMERA_LEVELS[level]
-    return recompress(add_camera_noise(clean, shot, read, rng), tmp / "camera.mp4")
+    return h264_roundtrip(add_camera_noise(clean, shot, read, rng), crf=20)
 
 
 def main(argv=None) -> int:
@@ -243,7 +229,7 @@ def main(argv=None) -> int:
             name = Path(clip_path).name
             for li, level in enumerate(levels):
                 rng = np.random.default_rng((args.seed, ci, int(level * 10) if args.noise == "gaussian" else li))
-                noisy = make_noisy(clean, args.noise, level, rng, tmp)
+                noisy = make_noisy(clean, args.noise, level, rng)
                 noisy_path = tmp / f"{name}_{level}.mkv"
                 write_ffv1(noisy_path, noisy)
                 # the level the baselines are set from: the true sigma, or for camera noise the

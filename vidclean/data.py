@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from vidclean.registry import MAX_DELAY
-from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian
+from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian, estimate_sigma, h264_roundtrip
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
@@ -91,11 +91,24 @@ def augment(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(clip)
 
 
+# Of the camera-noise samples, this many are re-compressed with H.264 at a CRF in CRF_RANGE, as
+# footage mostly arrives
+RECOMPRESSED = 0.5
+CRF_RANGE = (16, 28)
+
+
 def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: float) -> tuple[np.ndarray, float]:
-    """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale)."""
+    """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale).
+
+    Gaussian samples are told their sigma. Camera samples are told what ``--sigma auto`` reads
+    from them (the estimator, median over the frames): after H.264 that is about half the noise
+    actually left, which the network must learn to clean all the same.
+    """
     if rng.random() < camera_fraction:
         noisy = add_camera_noise(clean, 10 ** rng.uniform(-4, -2), 10 ** rng.uniform(-3, -1.7), rng)
-        sigma = float(np.std(noisy.astype(np.float32) - clean))
+        if rng.random() < RECOMPRESSED:
+            noisy = h264_roundtrip(noisy, int(rng.integers(CRF_RANGE[0], CRF_RANGE[1] + 1)))
+        sigma = float(np.median([estimate_sigma(frame) for frame in noisy]))
         return noisy, min(sigma, MAX_SIGMA)
     sigma = float(rng.uniform(0, MAX_SIGMA))
     return add_gaussian(clean, sigma, rng), sigma

@@ -116,11 +116,11 @@ def conv(width, name, strides=1, activation="leaky_relu", **kwargs):
     return layers.Conv2D(width, 3, strides=strides, padding="same", activation=activation, name=name, **kwargs)
 
 
-def residual_blocks(x, cfg: NetConfig, name: str):
-    """``cfg.blocks`` residual blocks of two convolutions; each starts as the identity."""
-    for i in range(cfg.blocks):
-        r = conv(cfg.feat, f"{name}_{i + 1}a")(x)
-        r = conv(cfg.feat, f"{name}_{i + 1}b", activation=None, kernel_initializer="zeros")(r)
+def residual_blocks(x, count: int, width: int, name: str):
+    """``count`` residual blocks of two convolutions; each starts as the identity."""
+    for i in range(count):
+        r = conv(width, f"{name}_{i + 1}a")(x)
+        r = conv(width, f"{name}_{i + 1}b", activation=None, kernel_initializer="zeros")(r)
         x = layers.Add(name=f"{name}_{i + 1}")([x, r])
     return x
 
@@ -138,7 +138,7 @@ def build_encoder(cfg: NetConfig) -> keras.Model:
         x = conv(cfg.skip, "enc_half_1")(PixelUnshuffle(2, name="unshuffle")(x))
         skip = conv(cfg.skip, "enc_half_2")(x)
         f = conv(cfg.feat, "enc_down", strides=2)(skip)
-        f = residual_blocks(conv(cfg.feat, "enc_quarter")(f), cfg, "enc_block")
+        f = residual_blocks(conv(cfg.feat, "enc_quarter")(f), cfg.blocks, cfg.feat, "enc_block")
     return keras.Model([frame, noise_map], [skip, f], name="encoder")
 
 
@@ -156,10 +156,10 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
         residual = conv(channels, "dec_out", activation=None, kernel_initializer="zeros")(d)
     else:
         d = conv(cfg.feat, "dec_quarter_1")(d)
-        d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg, "dec_block")
+        d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg.blocks, cfg.feat, "dec_block")
         d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
         d = layers.Concatenate()([d, skip])
-        d = conv(cfg.skip, "dec_half_1")(d)
+        d = residual_blocks(conv(cfg.skip, "dec_half_1")(d), cfg.half_blocks, cfg.skip, "dec_half_block")
         d = conv(cfg.skip, "dec_half_2")(d)
         residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
     clean = layers.Add(name="clean")([frame, residual])

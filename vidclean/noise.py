@@ -44,6 +44,27 @@ def add_camera_noise(
     return to_8bit(out * 255.0)
 
 
+def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
+    """``frames`` (T, H, W, 3) uint8 through H.264 (libx264 at ``crf``, yuv420p) and back, in memory:
+    the blocky, spatially correlated remains of noise that footage arrives with."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer) as src:
+        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
+
+
 def _haar_diagonal(gray: np.ndarray) -> np.ndarray:
     """Finest diagonal Haar detail; for white noise of std s it has std s."""
     h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2

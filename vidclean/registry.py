@@ -46,6 +46,9 @@ class NetConfig:
     # resolution in the encoder and in the decoder; with zero blocks the net is "balanced", and
     # a deeper net warm-starts from it exactly (the blocks start as identities)
     blocks: int = 0
+    # "unet": residual blocks at half resolution (width ``skip``) in the decoder, after the skip
+    # path joins: where fine detail is rebuilt; zero-initialised too
+    half_blocks: int = 0
     # a network about as quick as decoding + encoding a frame runs best on one core fewer than
     # the machine has, leaving one to them (fast at 854x480 on 2 cores: 32 fps instead of 29)
     spare_a_core: bool = False

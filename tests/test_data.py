@@ -1,0 +1,72 @@
+"""Training data: noisy/clean batches from clips and stills, and the noise levels the net is told."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidclean import data
+from vidclean.data import ClipBatches, make_noisy, moving_still, read_clip
+from vidclean.noise import estimate_sigma, h264_roundtrip
+from vidclean.registry import MAX_DELAY
+
+SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return read_clip(SAMPLE, 12)
+
+
+def test_h264_roundtrip_keeps_the_picture_and_smooths_fine_noise(clip):
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clip[:7].astype(float) + rng.normal(0, 15, clip[:7].shape), 0, 255).astype(np.uint8)
+    out = h264_roundtrip(noisy, crf=28)
+    assert out.shape == noisy.shape and out.dtype == np.uint8
+    # close to what went in...
+    assert np.mean(np.abs(out.astype(float) - clip[:7])) < np.mean(np.abs(noisy.astype(float) - clip[:7]))
+    # ...but the finest detail of the noise is gone: the estimator reads much less than 15
+    assert np.median([estimate_sigma(f) for f in out]) < 0.7 * np.median([estimate_sigma(f) for f in noisy])
+
+
+def test_camera_samples_are_told_what_the_blind_estimate_reads(clip, monkeypatch):
+    crop = clip[:7, :64, :64]
+    for seed in range(12):
+        noisy, sigma = make_noisy(crop, np.random.default_rng(seed), camera_fraction=1.0)
+        assert noisy.shape == crop.shape and noisy.dtype == np.uint8
+        assert sigma == pytest.approx(min(np.median([estimate_sigma(f) for f in noisy]), 55), abs=1e-6)
+    # half of them are re-compressed: with every one re-compressed the levels told drop
+    told = lambda: [make_noisy(crop, np.random.default_rng(s), 1.0)[1] for s in range(12)]  # noqa: E731
+    monkeypatch.setattr(data, "RECOMPRESSED", 0.0)
+    raw = told()
+    monkeypatch.setattr(data, "RECOMPRESSED", 1.0)
+    compressed = told()
+    assert np.mean(compressed) < 0.8 * np.mean(raw)
+
+
+def test_gaussian_samples_are_told_their_sigma(clip):
+    crop = clip[:7, :64, :64]
+    noisy, sigma = make_noisy(crop, np.random.default_rng(3), camera_fraction=0.0)
+    assert 0 <= sigma <= 55
+    assert np.std(noisy.astype(float) - crop) == pytest.approx(sigma, rel=0.15, abs=1.0)
+
+
+def test_moving_still_moves():
+    rng = np.random.default_rng(0)
+    image = np.ascontiguousarray(read_clip(SAMPLE, 1)[0])
+    moving = moving_still(image, 7, 48, rng)
+    assert moving.shape == (7, 48, 48, 3)
+    assert np.mean(np.abs(moving[0].astype(int) - moving[-1])) > 1
+
+
+def test_batches_are_shaped_for_the_training_model_and_reproducible(clip):
+    still = read_clip(SAMPLE, 1)[0]
+    batches = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5, seed=1)
+    (noisy, sigma), clean = batches[0]
+    assert noisy.shape == (4, 7, 32, 32, 3) and clean.shape == (4, MAX_DELAY + 1, 32, 32, 3)
+    assert sigma.shape == (4, 1) and np.all((sigma >= 0) & (sigma <= 55 / 255))
+    assert 0 <= noisy.min() and noisy.max() <= 1 and 0 <= clean.min() and clean.max() <= 1
+    again = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5, seed=1)[0]
+    assert np.array_equal(again[0][0], noisy) and np.array_equal(again[1], clean)
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[0][0][0], noisy)  # a new epoch draws new samples
