@@ -116,11 +116,11 @@ def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
 
 
 def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto",
-                 window: int = 5) -> np.ndarray:
+                 window: int = 5, weights: str | None = None) -> np.ndarray:
     from vidclean.cli import main
 
     rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma), "--window", str(window),
-               "--preset", preset, "--precision", precision, "-y", "-q"])
+               "--preset", preset, "--precision", precision, "-y", "-q", *(["--weights", weights] if weights else [])])
     if rc != 0:
         raise RuntimeError(f"vidclean exited {rc}")
     return read_clip(out_path)
@@ -217,7 +217,11 @@ def main(argv=None) -> int:
                     help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX)")
     ap.add_argument("--window", type=int, default=5,
                     help="vidclean's --window (default 5; 1 cleans each frame from it and the frames before)")
+    ap.add_argument("--weights", help="weights for the one preset given (e.g. a training run's best.weights.h5) "
+                                      "instead of the shipped ones")
     args = ap.parse_args(argv)
+    if args.weights and len(args.presets) != 1:
+        ap.error("--weights needs exactly one preset in --presets")
 
     levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
     previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
@@ -254,7 +258,7 @@ def main(argv=None) -> int:
                             continue
                         t = time.time()
                         out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset,
-                                           args.precision, args.window)
+                                           args.precision, args.window, args.weights)
                         record(preset + ("_auto" if method == "auto" else ""), out, t)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]

@@ -46,7 +46,8 @@ def add_camera_noise(
 
 def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
     """``frames`` (T, H, W, 3) uint8 through H.264 (libx264 at ``crf``, yuv420p) and back, in memory:
-    the blocky, spatially correlated remains of noise that footage arrives with."""
+    the blocky, spatially correlated remains of noise that footage arrives with. Not bit-exact
+    from run to run: x264 now and then encodes the same frames a little differently."""
     import io
     from fractions import Fraction
 
