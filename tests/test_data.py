@@ -29,6 +29,16 @@ def test_h264_roundtrip_keeps_the_picture_and_smooths_fine_noise(clip):
     assert np.median([estimate_sigma(f) for f in out]) < 0.7 * np.median([estimate_sigma(f) for f in noisy])
 
 
+def test_h264_roundtrip_is_repeatable_and_takes_odd_sizes(clip):
+    noisy = np.clip(clip[:6].astype(float) + np.random.default_rng(1).normal(0, 10, clip[:6].shape), 0, 255)
+    noisy = noisy.astype(np.uint8)
+    first = h264_roundtrip(noisy, 20)
+    assert all(np.array_equal(first, h264_roundtrip(noisy, 20)) for _ in range(3))
+    odd = noisy[:3, :33, :63]
+    out = h264_roundtrip(odd, 20)
+    assert out.shape == odd.shape and np.mean(np.abs(out.astype(float) - odd)) < 10
+
+
 def test_camera_samples_are_told_what_the_blind_estimate_reads(clip, monkeypatch):
     crop = clip[:7, :64, :64]
     for seed in range(12):
@@ -59,7 +69,8 @@ def test_moving_still_moves():
     assert np.mean(np.abs(moving[0].astype(int) - moving[-1])) > 1
 
 
-def test_batches_are_shaped_for_the_training_model_and_reproducible(clip):
+def test_batches_are_shaped_for_the_training_model_and_reproducible(clip, monkeypatch):
+    monkeypatch.setattr(data, "RECOMPRESSED", 1.0)  # every camera sample through H.264
     still = read_clip(SAMPLE, 1)[0]
     batches = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5, seed=1)
     (noisy, sigma), clean = batches[0]

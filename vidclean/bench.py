@@ -239,7 +239,8 @@ def main(argv=None) -> int:
                 # the level the baselines are set from: the true sigma, or for camera noise the
                 # level vidclean's own estimator reads (what --sigma auto uses)
                 sigma = level if args.noise == "gaussian" else float(np.median([estimate_sigma(f) for f in noisy]))
-                row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma}
+                row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma,
+                       **({"weights": args.weights} if args.weights else {})}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
                 fidelity(row, "noisy", noisy, clean)
                 old = previous.get((name, level, len(clean), args.seed), {})

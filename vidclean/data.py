@@ -100,9 +100,9 @@ CRF_RANGE = (16, 28)
 def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: float) -> tuple[np.ndarray, float]:
     """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale).
 
-    Gaussian samples are told their sigma. Camera samples are told what ``--sigma auto`` reads
-    from them (the estimator, median over the frames): after H.264 that is about half the noise
-    actually left, which the network must learn to clean all the same.
+    Gaussian samples are told their sigma. Camera samples are told what the blind estimator of
+    ``--sigma auto`` reads from them (median over the frames of the crop): after H.264 that is half
+    to three quarters of the noise actually left, which the network must learn to clean all the same.
     """
     if rng.random() < camera_fraction:
         noisy = add_camera_noise(clean, 10 ** rng.uniform(-4, -2), 10 ** rng.uniform(-3, -1.7), rng)

@@ -46,24 +46,30 @@ def add_camera_noise(
 
 def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
     """``frames`` (T, H, W, 3) uint8 through H.264 (libx264 at ``crf``, yuv420p) and back, in memory:
-    the blocky, spatially correlated remains of noise that footage arrives with. Not bit-exact
-    from run to run: x264 now and then encodes the same frames a little differently."""
+    the blocky, spatially correlated remains of noise that footage arrives with.
+
+    Repeatable, with x264's macroblock-tree rate control off: with it on, the same frames came out
+    differently from run to run on this project's AVX-512 CPU (not with x264's AVX2 code). Odd
+    sizes, which 4:2:0 cannot hold, are padded by repeating the last row/column and cropped back.
+    """
     import io
     from fractions import Fraction
 
     import av
 
+    h, w = frames.shape[1:3]
+    padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as out:
         stream = out.add_stream("libx264", rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for rgb in frames:
+        stream.width, stream.height, stream.pix_fmt = padded.shape[2], padded.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf), "x264-params": "mbtree=0"}
+        for rgb in padded:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
         out.mux(stream.encode())
     buffer.seek(0)
     with av.open(buffer) as src:
-        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
+        return np.stack([f.to_ndarray(format="rgb24")[:h, :w] for f in src.decode(video=0)])
 
 
 def _haar_diagonal(gray: np.ndarray) -> np.ndarray:

@@ -53,6 +53,10 @@ class NetConfig:
     # the machine has, leaving one to them (fast at 854x480 on 2 cores: 32 fps instead of 29)
     spare_a_core: bool = False
 
+    def __post_init__(self):
+        if self.arch == "flat" and (self.blocks or self.half_blocks):
+            raise ValueError("residual blocks are for the \"unet\" arch only")
+
 
 PRESETS = {
     "fast": NetConfig(skip=32, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),

@@ -21,7 +21,7 @@ import numpy as np
 
 from vidclean.data import ClipBatches, find_clips, find_stills, read_clip, read_image
 from vidclean.metrics import psnr
-from vidclean.model import MAX_DELAY, PRESETS, Networks
+from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.noise import add_gaussian
 
 VAL_SIGMAS = (10, 20, 30, 50)
@@ -120,6 +120,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=0, help="stop (resumably) after this many minutes; 0 = no limit")
     args = ap.parse_args(argv)
+    if args.patch % SIZE_MULTIPLE:
+        ap.error(f"--patch must be a multiple of {SIZE_MULTIPLE}")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
