@@ -9,7 +9,8 @@ from vidclean.model import Networks, load_preset
 from vidclean.registry import PRESETS, weights_path
 
 
-@pytest.mark.parametrize("extra", [dict(half_blocks=2), dict(blocks=PRESETS["quality"].blocks + 1)])
+@pytest.mark.parametrize("extra", [dict(half_blocks=PRESETS["quality"].half_blocks + 1),
+                                   dict(blocks=PRESETS["quality"].blocks + 1)])
 def test_added_residual_blocks_start_as_identities(extra):
     deeper = Networks(dataclasses.replace(PRESETS["quality"], **extra))
     copied = deeper.warm_start(weights_path("quality"), "quality")

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from vidclean.registry import MAX_DELAY, PRESETS, SIZE_MULTIPLE, NetConfig, weights_path
+from vidclean.registry import MAX_DELAY, PRESETS, SIZE_MULTIPLE, NetConfig, net_config, weights_path
 
 __all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "load_preset"]
 
@@ -223,10 +223,10 @@ class Networks:
         self.training_model(3, 16).load_weights(str(path))
 
     def warm_start(self, path, preset: str) -> int:
-        """Loads weights saved by another preset's networks, layer by layer where names and shapes
-        agree (e.g. "balanced" into "quality", whose extra blocks start as identities); returns
-        how many layers were copied."""
-        source = Networks(PRESETS[preset])
+        """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
+        where names and shapes agree (e.g. "balanced" into "quality", whose extra blocks start as
+        identities); returns how many layers were copied."""
+        source = Networks(net_config(preset))
         source.load_weights(path)
         copied = 0
         for src_model, dst_model in ((source.encoder, self.encoder), (source.decoder, self.decoder),

@@ -61,8 +61,20 @@ class NetConfig:
 PRESETS = {
     "fast": NetConfig(skip=32, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
-    "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8),
+    "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4),
 }
+
+# Networks that shipped before and that a preset's weights were warm-started from, kept so that
+# the training recipe in README (a chain of warm starts) can be run again:
+# ``vidclean train --preset quality-v1 ...`` then ``--preset quality --init-preset quality-v1``.
+FORMER = {
+    "quality-v1": NetConfig(skip=32, feat=48, lstm=32, blocks=8),
+}
+
+
+def net_config(name: str) -> NetConfig:
+    """The network of a preset, or of a former one (``FORMER``); KeyError for any other name."""
+    return PRESETS[name] if name in PRESETS else FORMER[name]
 
 
 def check_window(window: int) -> int:

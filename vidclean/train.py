@@ -22,6 +22,7 @@ import numpy as np
 from vidclean.data import ClipBatches, find_clips, find_stills, read_clip, read_image
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
+from vidclean.registry import FORMER, net_config
 from vidclean.noise import add_gaussian
 
 VAL_SIGMAS = (10, 20, 30, 50)
@@ -103,9 +104,10 @@ def main(argv=None):
     ap.add_argument("--stills", nargs="*", default=[], help="folders of still images (given synthetic motion)")
     ap.add_argument("--val", nargs="+", required=True, help="validation clips (never trained on)")
     ap.add_argument("--out", required=True, help="run folder: checkpoint, log.csv, best weights")
-    ap.add_argument("--preset", default="balanced", choices=sorted(PRESETS))
+    ap.add_argument("--preset", default="balanced", choices=[*PRESETS, *FORMER],
+                    help="the network to train: a preset, or a former one (to re-run a chain of warm starts)")
     ap.add_argument("--init", help="weights to start from (warm start); ignored when resuming")
-    ap.add_argument("--init-preset", help="the preset --init was saved from, when not --preset: its layers are "
+    ap.add_argument("--init-preset", choices=[*PRESETS, *FORMER], help="the preset --init was saved from, when not --preset: its layers are "
                                           "copied where they match (e.g. balanced into quality)")
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                     help="bfloat16: convolutions in bfloat16 through oneDNN (AMX CPUs, TensorFlow), no XLA")
@@ -135,7 +137,7 @@ def main(argv=None):
     print(f"loaded {len(clips)} clips ({sum(len(c) for c in clips)} frames), {len(stills)} stills, "
           f"{len(val_set[VAL_SIGMAS[0]][1])} validation crops in {time.time() - t0:.0f}s", flush=True)
 
-    nets = Networks(PRESETS[args.preset])
+    nets = Networks(net_config(args.preset))
     model = nets.training_model(args.frames, args.patch)
     val_model = nets.training_model(args.frames, 128)
     total = args.epochs * args.steps
