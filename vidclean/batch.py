@@ -46,6 +46,12 @@ class Entry:
     seconds: float = 0.0
     sigma: float | None = None
 
+    def fail(self, exc: BaseException, quiet: bool) -> None:
+        """Marks the file failed (the reason in the summary; with ``quiet``, at once on stderr)."""
+        self.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{self.src}: {exc!r}'}"
+        if quiet:
+            print(f"vidclean: error: {self.status[len('failed: '):]}", file=sys.stderr)
+
 
 def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
     """Video files under ``root`` (hidden files and folders, and ``exclude``, left out), sorted."""
@@ -136,9 +142,7 @@ def run_batch(args) -> int:
                 entry.dst.parent.mkdir(parents=True, exist_ok=True)
                 result = clean_file(str(entry.src), str(entry.dst), args, progress, denoiser=denoiser)
             except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, must not stop the batch
-                entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
-                if args.quiet:
-                    print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
+                entry.fail(exc, args.quiet)
                 if total:  # the frames it will not give
                     bar.update(max(done + total - bar.n, 0))
                 continue

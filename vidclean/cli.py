@@ -21,7 +21,7 @@ examples:
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
-  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, at about two thirds of the speed
+  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, at about half the speed
   vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/ (batch --help)
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
   vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)

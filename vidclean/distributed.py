@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -104,6 +103,13 @@ class FileJob:
     folder: tempfile.TemporaryDirectory | None = None  # where the part files wait, beside the output
     counted: int = 0  # frames shown on the progress bar
 
+    def discard_parts(self) -> None:
+        """Removes the part files and forgets the parts' results."""
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder = None
+        self.results = {}
+
 
 def _cause(exc: BaseException) -> BaseException:
     """The exception a task raised, from the RayTaskError that wraps it."""
@@ -132,10 +138,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
             if other is job:
                 ray.cancel(ref)
                 del pending[ref]
-        if job.folder is not None:
-            job.folder.cleanup()
-            job.folder = None
-        job.results = {}
+        job.discard_parts()
 
     def submit_whole(job: FileJob) -> None:
         """The file again, in one piece (its parts did not match the plan, or did not join)."""
@@ -145,10 +148,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
         pending[file_task.remote(str(job.entry.src), job.entry.dst.suffix, options)] = (job, None)
 
     def fail(job: FileJob, exc: BaseException) -> None:
-        entry = job.entry
-        entry.status = f"failed: {exc if isinstance(exc, VidcleanError) else f'{entry.src}: {exc!r}'}"
-        if args.quiet:
-            print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
+        job.entry.fail(exc, args.quiet)
         drop(job)
 
     for entry in todo:
@@ -209,10 +209,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
 def _done(entry, job: FileJob, frames: int, sigma: float) -> None:
     entry.status, entry.frames, entry.sigma = "done", frames, sigma
     entry.seconds = time.time() - job.started
-    if job.folder is not None:
-        job.folder.cleanup()
-        job.folder = None
-    job.results = {}
+    job.discard_parts()
 
 
 def _write_atomically(dst: Path, data: bytes, overwrite: bool) -> None:
