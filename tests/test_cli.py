@@ -40,6 +40,13 @@ def test_help_shows_usage_and_examples():
     assert "usage: vidclean" in r.stdout and "examples:" in r.stdout and "--sigma" in r.stdout
 
 
+@pytest.mark.parametrize("command", [("train",), ("bench",), ("bench", "--speed"), ("batch",)])
+def test_subcommand_help_prints_usage_and_nothing_on_stderr(command):
+    r = vidclean(*command, "--help")
+    assert r.returncode == 0 and "usage: vidclean" in r.stdout
+    assert r.stderr == ""  # no backend start-up chatter
+
+
 def test_cleans_the_noisy_sample_keeping_frames_rate_size_and_audio(tmp_path):
     src, out = SAMPLES / "foliage_noisy.mp4", tmp_path / "clean.mp4"
     r = vidclean(src, out)

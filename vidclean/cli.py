@@ -13,6 +13,7 @@ import signal
 import sys
 
 from vidclean import __version__
+from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 
 EXAMPLES = """\
@@ -280,6 +281,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if _is_live(argv):
         return live_main(argv)
+    if argv and argv[0] in ("train", "bench"):
+        load_keras()  # train and bench import Keras at once: without the backend's start-up chatter
     if argv and argv[0] == "train":
         from vidclean.train import main as train_main
 

@@ -17,7 +17,7 @@ import numpy as np
 from vidclean.registry import MAX_DELAY
 from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian, estimate_sigma, h264_roundtrip
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
 
 

@@ -117,13 +117,22 @@ def main(argv=None):
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--frames", type=int, default=7, help="clip length per sample (>= 2*MAX_DELAY+1)")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="steps of linear learning-rate warm-up from 0 before the cosine decay (eases a warm start)")
     ap.add_argument("--camera-noise", type=float, default=0.2, help="fraction of samples with camera-like noise")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
+    ap.add_argument("--processes", action="store_true",
+                    help="make batches in worker processes, not threads: for many cores (a GPU machine)")
     ap.add_argument("--minutes", type=float, default=0, help="stop (resumably) after this many minutes; 0 = no limit")
     args = ap.parse_args(argv)
     if args.patch % SIZE_MULTIPLE:
         ap.error(f"--patch must be a multiple of {SIZE_MULTIPLE}")
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
+    if not 0 <= args.warmup < args.epochs * args.steps:
+        ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +150,11 @@ def main(argv=None):
     model = nets.training_model(args.frames, args.patch)
     val_model = nets.training_model(args.frames, 128)
     total = args.epochs * args.steps
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.02)
+    if args.warmup:
+        schedule = keras.optimizers.schedules.CosineDecay(0.0, total - args.warmup, alpha=0.02,
+                                                          warmup_target=args.lr, warmup_steps=args.warmup)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.02)
     if args.precision == "bfloat16":
         from vidclean.engine import use_bfloat16
 
@@ -152,7 +165,8 @@ def main(argv=None):
     ckpt = out / "checkpoint"
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
-                       workers=2, max_queue_size=8)
+                       workers=args.workers, use_multiprocessing=args.processes,
+                       max_queue_size=max(8, 2 * args.workers))
     callback = Checkpoint(nets, val_model, val_set, out, deadline)
     start_epoch = callback.state["epoch"]
     if start_epoch and (ckpt / "model.weights.h5").exists():

@@ -1,0 +1,38 @@
+#!/bin/bash
+# Training on the device machine (one GPU, 16 cores, no TensorFlow, nothing to download): Keras on JAX,
+# batches made by 14 worker processes (the data, not the GPU, is what limits the speed there).
+#
+# Prepared here, run there from the repository root (the device tool carries .gpu and .whl):
+#   python scripts/pack_gpu_data.py ../shared/data                    # .gpu/data, ~31 MB
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0 av==18.1.0
+#   (unzip the av wheel and repack it as .gpu/av.tar.xz: 25 MB instead of 36, to fit 64 MiB; remove it from .whl)
+#   bash scripts/gpu_train.sh 1     # quality and balanced side by side, 7 workers each, 6.5 min
+#   cp runs/... .gpu/balanced_gpu1.weights.h5   # stage 1's balanced best.weights.h5, brought back
+#   bash scripts/gpu_train.sh 2     # balanced again from stage 1's best, 14 workers, 3.5 min
+# Results land in $OUT (the device tool brings them back): each run's log and a tar of its run folder.
+set -u
+STAGE=${1:?stage 1 or 2}
+PY=${PY:-python3}
+OUT=${OUT:-/tmp/out}
+mkdir -p /tmp/site "$OUT" && tar xJf .gpu/av.tar.xz -C /tmp/site || exit 1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+D=.gpu/data
+common="--clips $D/train --stills $D/stills --val $D/val --batch 32 --steps 250 --camera-noise 0.35 --processes"
+train() {  # name, then vidclean train's arguments
+  local name=$1; shift
+  timeout 480 $PY -m vidclean.train --out /tmp/runs/$name $common "$@" > "$OUT/$name.log" 2>&1
+  (cd /tmp/runs/$name && tar cf "$OUT/$name.tar" best.weights.h5 checkpoint/model.weights.h5 log.csv state.json args.json)
+}
+if [ "$STAGE" = 1 ]; then
+  train quality --preset quality --init vidclean/weights/quality.weights.h5 --lr 2e-4 --seed 31 \
+      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 &
+  train balanced --preset balanced --init vidclean/weights/balanced.weights.h5 --lr 5e-4 --seed 32 \
+      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 &
+  wait
+else
+  train balanced2 --preset balanced --init .gpu/balanced_gpu1.weights.h5 --lr 3e-4 --seed 33 \
+      --epochs 20 --warmup 200 --workers 14 --minutes 3.5
+fi
+grep -h "^epoch=" "$OUT"/*.log | cut -c1-150
