@@ -6,9 +6,11 @@
 #   python scripts/pack_gpu_data.py ../shared/data                    # .gpu/data, ~31 MB
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0 av==18.1.0
-#   (unzip the av wheel and repack it as .gpu/av.tar.xz: 25 MB instead of 36, to fit 64 MiB; remove it from .whl)
+#   mkdir /tmp/av && unzip -q .whl/av-18.1.0-*.whl -d /tmp/av && rm .whl/av-*.whl \
+#       && tar cf - -C /tmp/av . | xz -9 > .gpu/av.tar.xz   # 25 MB instead of 36: the carry limit is 64 MiB
+#   git checkout 2aaae74 -- vidclean/weights   # stage 1 starts from the weights shipped before it
 #   bash scripts/gpu_train.sh 1     # quality and balanced side by side, 7 workers each, 6.5 min
-#   cp runs/... .gpu/balanced_gpu1.weights.h5   # stage 1's balanced best.weights.h5, brought back
+#   tar xf OUT/balanced.tar -O best.weights.h5 > .gpu/balanced_gpu1.weights.h5   # stage 1's balanced, brought back
 #   bash scripts/gpu_train.sh 2     # balanced again from stage 1's best, 14 workers, 3.5 min
 # Results land in $OUT (the device tool brings them back): each run's log and a tar of its run folder.
 set -u
