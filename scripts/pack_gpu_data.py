@@ -7,7 +7,7 @@ two runs of 11 consecutive frames from each DAVIS clip (start and middle), two r
 SAM 2 "bedroom", the three SAM 2 mp4 files whole, 15 stills as lossless WebP (every 5th Kodak,
 every 10th CBSD68, every 6th McMaster; pixel-identical, checked) and the first 14 frames of the
 validation clip "bus" (validation during the run; the real validation is done afterwards on the
-whole of val/). Vid4 "foliage" and Urban100 are left out (PNG, too large). About 31 MB.
+whole of val/). Vid4 "foliage" and Urban100 are left out (PNG, too large). About 28 MB.
 """
 
 import shutil

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vidclean.model import load_preset
+from vidclean import train
 from vidclean.train import main
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
@@ -36,8 +37,16 @@ def test_train_checkpoints_logs_and_resumes(tmp_path, capsys):
         main([*args, "--patch", "30"])
 
 
-def test_warmup_and_worker_processes(tmp_path):
+def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     """--warmup ramps the learning rate up from 0; --processes makes the same batches as threads."""
+    made = []
+
+    class Recorded(train.ClipBatches):
+        def __init__(self, *a, **kw):
+            made.append(kw)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(train, "ClipBatches", Recorded)
     args = ["--preset", "fast", "--clips", str(SAMPLE), "--val", str(SAMPLE), "--steps", "2", "--batch", "2",
             "--patch", "32", "--max-frames", "16", "--camera-noise", "0.5", "--seed", "4", "--epochs", "2",
             "--lr", "1e-3", "--warmup", "3"]
@@ -49,7 +58,8 @@ def test_warmup_and_worker_processes(tmp_path):
             rows[name] = list(csv.DictReader(f))
     # logged after 2 and 4 steps: 2/3 of the way up, then on the cosine past its top
     assert float(rows["threads"][0]["lr"]) == pytest.approx(2 / 3 * 1e-3, rel=1e-4)
-    assert 0 < float(rows["threads"][1]["lr"]) < 1e-3
+    assert float(rows["threads"][1]["lr"]) == pytest.approx(0.02 * 1e-3, rel=1e-4)  # the cosine's end
+    assert [(kw["workers"], kw["use_multiprocessing"]) for kw in made] == [(2, False), (2, True)]
     # same batches, same order: the same training, whether threads or processes made them
     assert [r["loss"] for r in rows["threads"]] == [r["loss"] for r in rows["processes"]]
     with pytest.raises(SystemExit):

@@ -124,11 +124,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
     ap.add_argument("--processes", action="store_true",
-                    help="make batches in worker processes, not threads: for many cores (a GPU machine)")
+                    help="make batches in worker processes (forked), not threads: for many cores, as on a GPU "
+                         "machine (JAX warns about forking; the workers only use NumPy, OpenCV and PyAV)")
     ap.add_argument("--minutes", type=float, default=0, help="stop (resumably) after this many minutes; 0 = no limit")
     args = ap.parse_args(argv)
     if args.patch % SIZE_MULTIPLE:
         ap.error(f"--patch must be a multiple of {SIZE_MULTIPLE}")
+    if args.epochs < 1 or args.steps < 1:
+        ap.error("--epochs and --steps must be at least 1")
     if args.workers < 1:
         ap.error("--workers must be at least 1")
     if not 0 <= args.warmup < args.epochs * args.steps:
