@@ -56,9 +56,9 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     for name in ("threads", "processes"):
         with (tmp_path / name / "log.csv").open() as f:
             rows[name] = list(csv.DictReader(f))
-    # logged after 2 and 4 steps: 2/3 of the way up, then on the cosine past its top
+    # logged after 2 and 4 of 4 steps: 2/3 of the way up the 3-step ramp, then at the cosine's end
     assert float(rows["threads"][0]["lr"]) == pytest.approx(2 / 3 * 1e-3, rel=1e-4)
-    assert float(rows["threads"][1]["lr"]) == pytest.approx(0.02 * 1e-3, rel=1e-4)  # the cosine's end
+    assert float(rows["threads"][1]["lr"]) == pytest.approx(0.02 * 1e-3, rel=1e-4)
     assert [(kw["workers"], kw["use_multiprocessing"]) for kw in made] == [(2, False), (2, True)]
     # same batches, same order: the same training, whether threads or processes made them
     assert [r["loss"] for r in rows["threads"]] == [r["loss"] for r in rows["processes"]]
