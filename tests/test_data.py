@@ -54,6 +54,18 @@ def test_camera_samples_are_told_what_the_blind_estimate_reads(clip, monkeypatch
     assert np.mean(compressed) < 0.8 * np.mean(raw)
 
 
+def test_camera_noise_strength_follows_the_ranges_given(clip):
+    """--camera-shot / --camera-read: a range of stronger noise gives noisier samples, told higher levels."""
+    crop = clip[:7, :64, :64]
+
+    def told(shot, read):
+        samples = [make_noisy(crop, np.random.default_rng(s), 1.0, shot, read) for s in range(6)]
+        return np.mean([np.abs(n.astype(float) - crop).mean() for n, _ in samples]), np.mean([t for _, t in samples])
+
+    weak, strong = told((1e-4, 2e-4), (1e-3, 2e-3)), told((2e-2, 3e-2), (2e-2, 3e-2))
+    assert strong[0] > 3 * weak[0] and strong[1] > 3 * weak[1]
+
+
 def test_gaussian_samples_are_told_their_sigma(clip):
     crop = clip[:7, :64, :64]
     noisy, sigma = make_noisy(crop, np.random.default_rng(3), camera_fraction=0.0)

@@ -28,6 +28,8 @@ def test_train_checkpoints_logs_and_resumes(tmp_path, capsys):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     # from scratch the net starts as the identity: the noisy input's PSNR, ordered by sigma
     assert all(float(r["psnr_s10"]) > float(r["psnr_s20"]) > float(r["psnr_s30"]) > float(r["psnr_s50"]) > 10 for r in rows)
+    # and the benchmark's camera-noise levels, told the blind estimate, validated too
+    assert all(float(r["psnr_cam_low"]) > float(r["psnr_cam_mid"]) > float(r["psnr_cam_high"]) > 15 for r in rows)
     # the resumed epoch trained: its checkpoint moved on from the first epoch's
     after_two = load_preset("fast", out / "checkpoint" / "model.weights.h5")
     assert not all(np.array_equal(a, b) for a, b in zip(after_one.encoder.get_weights(), after_two.encoder.get_weights()))
@@ -49,7 +51,7 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "ClipBatches", Recorded)
     args = ["--preset", "fast", "--clips", str(SAMPLE), "--val", str(SAMPLE), "--steps", "2", "--batch", "2",
             "--patch", "32", "--max-frames", "16", "--camera-noise", "0.5", "--seed", "4", "--epochs", "2",
-            "--lr", "1e-3", "--warmup", "3"]
+            "--lr", "1e-3", "--warmup", "3", "--camera-shot", "1e-3", "2e-2", "--camera-read", "2e-3", "3e-2"]
     main([*args, "--out", str(tmp_path / "threads")])
     main([*args, "--out", str(tmp_path / "processes"), "--workers", "2", "--processes"])
     rows = {}
@@ -60,6 +62,7 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     assert float(rows["threads"][0]["lr"]) == pytest.approx(2 / 3 * 1e-3, rel=1e-4)
     assert float(rows["threads"][1]["lr"]) == pytest.approx(0.02 * 1e-3, rel=1e-4)
     assert [(kw["workers"], kw["use_multiprocessing"]) for kw in made] == [(2, False), (2, True)]
+    assert [(kw["camera_shot"], kw["camera_read"]) for kw in made] == [([1e-3, 2e-2], [2e-3, 3e-2])] * 2
     # same batches, same order: the same training, whether threads or processes made them
     assert [r["loss"] for r in rows["threads"]] == [r["loss"] for r in rows["processes"]]
     with pytest.raises(SystemExit):

@@ -34,7 +34,7 @@ import numpy as np
 
 from vidclean.data import read_clip
 from vidclean.metrics import colour_error, flicker, psnr, ssim
-from vidclean.noise import add_camera_noise, add_gaussian, estimate_sigma, h264_roundtrip
+from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_sigma
 
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
 HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
@@ -180,17 +180,8 @@ def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
     return (None, None) if best is None else (best[1], best[2])
 
 
-# Camera-noise levels: (shot, read) in linear sensor units (vidclean.noise.add_camera_noise),
-# from a good phone in dim light to a small sensor at high gain; each clip is then re-compressed
-# with H.264 (CRF 20, 4:2:0), as footage arrives.
-CAMERA_LEVELS = {"cam-low": (2e-3, 4e-3), "cam-mid": (6e-3, 8e-3), "cam-high": (1.5e-2, 1.5e-2)}
-
-
 def make_noisy(clean, noise: str, level, rng) -> np.ndarray:
-    if noise == "gaussian":
-        return add_gaussian(clean, level, rng)
-    shot, read = CAMERA_LEVELS[level]
-    return h264_roundtrip(add_camera_noise(clean, shot, read, rng), crf=20)
+    return add_gaussian(clean, level, rng) if noise == "gaussian" else camera_level(clean, level, rng)
 
 
 def main(argv=None) -> int:

@@ -44,6 +44,18 @@ def add_camera_noise(
     return to_8bit(out * 255.0)
 
 
+# Camera-noise levels of the benchmark and of training's validation: (shot, read) in linear sensor
+# units (add_camera_noise), from a good phone in dim light to a small sensor at high gain; each
+# clip is then re-compressed with H.264 (CRF 20, 4:2:0), as footage arrives (camera_level).
+CAMERA_LEVELS = {"cam-low": (2e-3, 4e-3), "cam-mid": (6e-3, 8e-3), "cam-high": (1.5e-2, 1.5e-2)}
+
+
+def camera_level(clean: np.ndarray, level: str, rng: np.random.Generator) -> np.ndarray:
+    """``clean`` frames (T, H, W, 3) uint8 with the camera noise of CAMERA_LEVELS[level], re-compressed."""
+    shot, read = CAMERA_LEVELS[level]
+    return h264_roundtrip(add_camera_noise(clean, shot, read, rng), crf=20)
+
+
 def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
     """``frames`` (T, H, W, 3) uint8 through H.264 (libx264 at ``crf``, yuv420p) and back, in memory:
     the blocky, spatially correlated remains of noise that footage arrives with.
