@@ -69,3 +69,6 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
         main([*args, "--out", str(tmp_path / "bad"), "--warmup", "4"])
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "bad"), "--workers", "0"])
+    for bad in (["--camera-shot", "0", "1e-2"], ["--camera-read", "3e-2", "1e-3"]):
+        with pytest.raises(SystemExit):
+            main([*args, "--out", str(tmp_path / "bad"), *bad])

@@ -152,6 +152,8 @@ def main(argv=None):
         ap.error("--epochs and --steps must be at least 1")
     if args.workers < 1:
         ap.error("--workers must be at least 1")
+    if not all(0 < lo <= hi for lo, hi in (args.camera_shot, args.camera_read)):
+        ap.error("--camera-shot and --camera-read take LO HI with 0 < LO <= HI")
     if not 0 <= args.warmup < args.epochs * args.steps:
         ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
 
