@@ -34,7 +34,7 @@ import numpy as np
 
 from vidclean.data import read_clip
 from vidclean.metrics import colour_error, flicker, psnr, ssim
-from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_sigma
+from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
 HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
                 write_ffv1(noisy_path, noisy)
                 # the level the baselines are set from: the true sigma, or for camera noise the
                 # level vidclean's own estimator reads (what --sigma auto uses)
-                sigma = level if args.noise == "gaussian" else float(np.median([estimate_sigma(f) for f in noisy]))
+                sigma = level if args.noise == "gaussian" else estimate_clip_sigma(noisy)
                 row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma,
                        **({"weights": args.weights} if args.weights else {})}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)

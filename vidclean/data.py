@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from vidclean.registry import MAX_DELAY
-from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian, estimate_sigma, h264_roundtrip
+from vidclean.noise import MAX_SIGMA, add_camera_noise, add_gaussian, estimate_clip_sigma, h264_roundtrip
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
@@ -113,7 +113,7 @@ def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: flo
         noisy = add_camera_noise(clean, draw(*shot), draw(*read), rng)
         if rng.random() < RECOMPRESSED:
             noisy = h264_roundtrip(noisy, int(rng.integers(CRF_RANGE[0], CRF_RANGE[1] + 1)))
-        sigma = float(np.median([estimate_sigma(frame) for frame in noisy]))
+        sigma = estimate_clip_sigma(noisy)
         return noisy, min(sigma, MAX_SIGMA)
     sigma = float(rng.uniform(0, MAX_SIGMA))
     return add_gaussian(clean, sigma, rng), sigma

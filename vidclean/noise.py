@@ -124,6 +124,11 @@ def estimate_sigma(frame: np.ndarray, block: int = 8) -> float:
     return float(np.median(estimates))
 
 
+def estimate_clip_sigma(frames) -> float:
+    """Blind noise level of a short clip: the median of its frames' estimates."""
+    return float(np.median([estimate_sigma(frame) for frame in frames]))
+
+
 # For white noise, the 10th percentile of the 8x8-block MAD estimates sits below sigma by this
 # factor (measured by simulation; tests/test_noise.py checks it). A low percentile keeps texture
 # out: on the validation clips the 25th read city at sigma 5 as 5.8, the 10th as 5.4.

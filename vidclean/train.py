@@ -25,7 +25,7 @@ from vidclean.data import CAMERA_READ, CAMERA_SHOT, ClipBatches, find_clips, fin
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.registry import FORMER, net_config
-from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_sigma
+from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 
 VAL_SIGMAS = (10, 20, 30, 50)
 
@@ -55,7 +55,7 @@ def validation_set(roots, frames, patch, seed=1234):
         out[sigma] = ((noisy, np.full((len(noisy), 1), sigma / 255, np.float32)), clean)
     for level in CAMERA_LEVELS:
         noisy = [camera_level(crop, level, rng) for crop in crops]
-        told = [[np.median([estimate_sigma(f) for f in n]) / 255] for n in noisy]
+        told = [[estimate_clip_sigma(n) / 255] for n in noisy]
         out[level] = ((np.float32(noisy) / 255.0, np.float32(told)), clean)
     return out
 
@@ -134,10 +134,10 @@ def main(argv=None):
     ap.add_argument("--camera-noise", type=float, default=0.2, help="fraction of samples with camera-like noise")
     ap.add_argument("--camera-shot", type=float, nargs=2, default=CAMERA_SHOT, metavar=("LO", "HI"),
                     help="range of the camera noise's shot (signal-dependent) term, drawn log-uniformly "
-                         "(default %(default)s; the benchmark's levels use 2e-3, 6e-3, 1.5e-2)")
+                         f"(default %(default)s; the benchmark's levels use {', '.join(f'{s:g}' for s, _ in CAMERA_LEVELS.values())})")
     ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
                     help="range of its read (constant) term, drawn log-uniformly (default %(default)s; "
-                         "the benchmark's: 4e-3, 8e-3, 1.5e-2)")
+                         f"the benchmark's: {', '.join(f'{r:g}' for _, r in CAMERA_LEVELS.values())})")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
