@@ -16,23 +16,21 @@
 #   tar xf OUT/balanced.tar -O best.weights.h5 > .gpu/balanced_gpu1.weights.h5
 #   bash scripts/gpu_train.sh 2                 # there: balanced from stage 1's best, 14 workers, 3.5 min
 #   tar xf OUT/balanced2.tar -O best.weights.h5 > runs/gpu/balanced_gpu2.weights.h5  # README: runs/balanced4
+#   bash scripts/gpu_train.sh 3                 # there, a later session: quality and balanced from the weights
+#                                               # shipped then (vidclean/weights), 80% camera noise, 4.5 min
 # OUT is the folder the device tool brings back: each run's log and a tar of its run folder.
 set -u
-PY=${PY:-python3}
-OUT=${OUT:-/tmp/out}
 case ${1:-} in
-  1|2) STAGE=$1 ;;
-  *) echo "usage: bash scripts/gpu_train.sh 1|2" >&2; exit 2 ;;
+  1|2|3) STAGE=$1 ;;
+  *) echo "usage: bash scripts/gpu_train.sh 1|2|3" >&2; exit 2 ;;
 esac
-mkdir -p /tmp/site "$OUT" && tar xJf .gpu/av.tar.xz -C /tmp/site || exit 1
-$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+. scripts/gpu_env.sh
 D=.gpu/data
-common="--clips $D/train --stills $D/stills --val $D/val --batch 32 --steps 250 --camera-noise 0.35 --processes"
+common="--clips $D/train --stills $D/stills --val $D/val --batch 32 --steps ${STEPS:-250} --processes"
 train() {  # name, then vidclean train's arguments
   local name=$1; shift
   rm -rf "/tmp/runs/$name"  # a fresh run from --init, never a resumed one
-  timeout 480 $PY -m vidclean.train --out "/tmp/runs/$name" $common "$@" > "$OUT/$name.log" 2>&1
+  timeout ${TRAIN_SECONDS:-480} $PY -m vidclean.train --out "/tmp/runs/$name" $common "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   (cd "/tmp/runs/$name" && tar cf "$OUT/$name.tar" best.weights.h5 checkpoint/model.weights.h5 log.csv state.json args.json)
   return $rc
@@ -40,16 +38,26 @@ train() {  # name, then vidclean train's arguments
 status=0
 if [ "$STAGE" = 1 ]; then
   train quality --preset quality --init vidclean/weights/quality.weights.h5 --lr 2e-4 --seed 31 \
-      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 &
+      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 --camera-noise 0.35 &
   q=$!
   train balanced --preset balanced --init vidclean/weights/balanced.weights.h5 --lr 5e-4 --seed 32 \
-      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 &
+      --epochs 24 --warmup 300 --workers 7 --minutes 6.5 --camera-noise 0.35 &
+  b=$!
+  wait $q || status=1
+  wait $b || status=1
+elif [ "$STAGE" = 3 ]; then
+  wide="--camera-noise 0.8 --camera-shot 1e-4 3e-2 --camera-read 1e-3 3e-2"
+  train quality3 --preset quality --init vidclean/weights/quality.weights.h5 --lr 1.5e-4 --seed 34 \
+      --epochs ${EPOCHS:-13} --warmup ${WARMUP:-200} --workers 7 --minutes ${MINUTES:-4.5} $wide &
+  q=$!
+  train balanced3 --preset balanced --init vidclean/weights/balanced.weights.h5 --lr 1.5e-4 --seed 35 \
+      --epochs ${EPOCHS:-13} --warmup ${WARMUP:-200} --workers 7 --minutes ${MINUTES:-4.5} $wide &
   b=$!
   wait $q || status=1
   wait $b || status=1
 else
   train balanced2 --preset balanced --init .gpu/balanced_gpu1.weights.h5 --lr 3e-4 --seed 33 \
-      --epochs 20 --warmup 200 --workers 14 --minutes 3.5 || status=1
+      --epochs 20 --warmup 200 --workers 14 --minutes 3.5 --camera-noise 0.35 || status=1
 fi
 grep -h "^epoch=" "$OUT"/*.log | cut -c1-150
 exit $status

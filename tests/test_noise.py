@@ -27,6 +27,27 @@ def test_estimate_within_15_percent_on_flat_and_natural_frames(clean_frame, sigm
     assert estimate_sigma(add_gaussian(clean_frame, sigma, rng)) == pytest.approx(sigma, rel=0.15)
 
 
+@pytest.mark.parametrize("sigma", [5, 20, 50])
+def test_large_frames_are_measured_on_spaced_rows_of_blocks_with_the_same_result(monkeypatch, sigma):
+    import cv2
+
+    import vidclean.noise as noise
+
+    rng = np.random.default_rng(sigma)
+    big = cv2.resize(synth_frame(4, 360, 240), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    noisy = add_gaussian(big, sigma, rng)
+    calls = []
+    real = noise._haar_diagonal
+    monkeypatch.setattr(noise, "_haar_diagonal", lambda x: calls.append(x.shape) or real(x))
+    spaced = estimate_sigma(noisy)
+    assert calls[0] == (544, 1920)  # every second 16-row band of the 67: 34 bands
+    monkeypatch.setattr(noise, "MAX_BLOCKS", 10**9)
+    whole = estimate_sigma(noisy)
+    assert calls[-1] == (1080, 1920)
+    assert spaced == pytest.approx(whole, rel=0.05)
+    assert spaced == pytest.approx(sigma, rel=0.15)
+
+
 def test_clean_frame_estimates_low(clean_frame):
     assert estimate_sigma(clean_frame) < 2
 
