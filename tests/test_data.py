@@ -66,6 +66,20 @@ def test_camera_noise_strength_follows_the_ranges_given(clip):
     assert strong[0] > 3 * weak[0] and strong[1] > 3 * weak[1]
 
 
+def test_recompressed_fraction_decides_how_many_camera_samples_go_through_h264(clip, monkeypatch):
+    import vidclean.data as data
+
+    crop = clip[:7, :32, :32]
+    calls = []
+    monkeypatch.setattr(data, "h264_roundtrip", lambda frames, crf: calls.append(crf) or frames)
+    for fraction, expected in ((0.0, 0), (1.0, 8)):
+        calls.clear()
+        for s in range(8):
+            make_noisy(crop, np.random.default_rng(s), 1.0, recompressed=fraction)
+        assert len(calls) == expected
+    assert all(data.CRF_RANGE[0] <= crf <= data.CRF_RANGE[1] for crf in calls)
+
+
 def test_gaussian_samples_are_told_their_sigma(clip):
     crop = clip[:7, :64, :64]
     noisy, sigma = make_noisy(crop, np.random.default_rng(3), camera_fraction=0.0)

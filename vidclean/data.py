@@ -101,7 +101,7 @@ CAMERA_SHOT, CAMERA_READ = (1e-4, 1e-2), (1e-3, 10**-1.7)
 
 
 def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: float,
-               shot=CAMERA_SHOT, read=CAMERA_READ) -> tuple[np.ndarray, float]:
+               shot=CAMERA_SHOT, read=CAMERA_READ, recompressed=RECOMPRESSED) -> tuple[np.ndarray, float]:
     """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale).
 
     Gaussian samples are told their sigma. Camera samples are told what the blind estimator of
@@ -111,7 +111,7 @@ def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: flo
     if rng.random() < camera_fraction:
         draw = lambda lo, hi: 10 ** rng.uniform(np.log10(lo), np.log10(hi))  # noqa: E731
         noisy = add_camera_noise(clean, draw(*shot), draw(*read), rng)
-        if rng.random() < RECOMPRESSED:
+        if rng.random() < recompressed:
             noisy = h264_roundtrip(noisy, int(rng.integers(CRF_RANGE[0], CRF_RANGE[1] + 1)))
         sigma = estimate_clip_sigma(noisy)
         return noisy, min(sigma, MAX_SIGMA)
@@ -123,9 +123,10 @@ class ClipBatches(keras.utils.PyDataset):
     """Batches of (noisy clip, sigma) -> the clean frames the training model outputs, all 0-1 floats."""
 
     def __init__(self, clips, stills, *, frames=7, patch=64, batch=16, steps=200,
-                 camera_fraction=0.2, camera_shot=CAMERA_SHOT, camera_read=CAMERA_READ, seed=0, **kwargs):
+                 camera_fraction=0.2, camera_shot=CAMERA_SHOT, camera_read=CAMERA_READ, recompressed=RECOMPRESSED,
+                 seed=0, **kwargs):
         super().__init__(**kwargs)
-        self.camera_shot, self.camera_read = camera_shot, camera_read
+        self.camera_shot, self.camera_read, self.recompressed = camera_shot, camera_read, recompressed
         self.clips, self.stills = clips, stills
         self.frames, self.patch, self.batch, self.steps = frames, patch, batch, steps
         self.camera_fraction, self.seed = camera_fraction, seed
@@ -158,7 +159,7 @@ class ClipBatches(keras.utils.PyDataset):
         centres = [t - 1 - k for k in range(MAX_DELAY + 1)]  # the training model's outputs
         for j in range(b):
             clip = self.sample(rng)
-            n, s = make_noisy(clip, rng, self.camera_fraction, self.camera_shot, self.camera_read)
+            n, s = make_noisy(clip, rng, self.camera_fraction, self.camera_shot, self.camera_read, self.recompressed)
             if rng.random() < 0.3:  # robustness to a misestimated noise level
                 s *= rng.uniform(0.85, 1.15)
             noisy[j] = n / 255.0

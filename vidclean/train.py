@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vidclean.data import CAMERA_READ, CAMERA_SHOT, ClipBatches, find_clips, find_stills, read_clip, read_image
+from vidclean.data import CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills, read_clip, read_image
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.registry import FORMER, net_config
@@ -138,6 +138,9 @@ def main(argv=None):
     ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
                     help="range of its read (constant) term, drawn log-uniformly (default %(default)s; "
                          f"the benchmark's: {', '.join(f'{r:g}' for _, r in CAMERA_LEVELS.values())})")
+    ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
+                    help="fraction of the camera-noise samples then re-compressed with H.264 at CRF "
+                         f"{CRF_RANGE[0]}-{CRF_RANGE[1]} (default %(default)s; the benchmark's are all, at CRF 20)")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
@@ -154,6 +157,8 @@ def main(argv=None):
         ap.error("--workers must be at least 1")
     if not all(0 < lo <= hi for lo, hi in (args.camera_shot, args.camera_read)):
         ap.error("--camera-shot and --camera-read take LO HI with 0 < LO <= HI")
+    if not 0 <= args.recompressed <= 1:
+        ap.error("--recompressed must be between 0 and 1")
     if not 0 <= args.warmup < args.epochs * args.steps:
         ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
 
@@ -188,7 +193,7 @@ def main(argv=None):
     ckpt = out / "checkpoint"
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
-                       camera_shot=args.camera_shot, camera_read=args.camera_read,
+                       camera_shot=args.camera_shot, camera_read=args.camera_read, recompressed=args.recompressed,
                        workers=args.workers, use_multiprocessing=args.processes,
                        max_queue_size=max(8, 2 * args.workers))
     callback = Checkpoint(nets, val_model, val_set, out, deadline)
