@@ -3,7 +3,7 @@
 # every preset at 854x480 and 1920x1080, end to end (decode on the CPU, the networks on the GPU,
 # x264 on the CPU) and the model alone. Run from the repository root, carrying .gpu and .whl
 # (see scripts/gpu_train.sh); writes $OUT/speed_gpu.json and $OUT/speed_gpu.log.
-set -u
+set -u -o pipefail
 . scripts/gpu_env.sh
 $PY -c "import jax; print(jax.devices())" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null

@@ -16,8 +16,8 @@
 #   tar xf OUT/balanced.tar -O best.weights.h5 > .gpu/balanced_gpu1.weights.h5
 #   bash scripts/gpu_train.sh 2                 # there: balanced from stage 1's best, 14 workers, 3.5 min
 #   tar xf OUT/balanced2.tar -O best.weights.h5 > runs/gpu/balanced_gpu2.weights.h5  # README: runs/balanced4
-#   bash scripts/gpu_train.sh 3                 # there, a later session: quality and balanced from the weights
-#                                               # shipped then (vidclean/weights), 80% camera noise, 4.5 min
+#   EPOCHS=9 MINUTES=3.8 bash scripts/gpu_train.sh 3   # there, a later session: quality and balanced from
+#                                               # the weights shipped then, 80% camera noise (not shipped: README)
 # OUT is the folder the device tool brings back: each run's log and a tar of its run folder.
 set -u
 case ${1:-} in

@@ -20,7 +20,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # frames give the state they learned from). A frame's output thus depends on a bounded stretch of
 # the video, so a part of a long video can be cleaned on its own, exactly as a whole run cleans it
 # (vidclean.segments). Warm-up + look-ahead frames of each period are stepped twice: with 16, the
-# fast preset's model ran about 6% slower (balanced: within the noise of the measurement).
+# former (32-channel) fast preset's model ran about 6% slower (balanced: within the noise of the
+# measurement).
 STATE_PERIOD = 128
 STATE_WARMUP = 8
 # Frames of history the noise estimate (--sigma auto) reads: 25 estimates, every 4th frame
@@ -50,7 +51,8 @@ class NetConfig:
     # path joins: where fine detail is rebuilt; zero-initialised too
     half_blocks: int = 0
     # a network about as quick as decoding + encoding a frame runs best on one core fewer than
-    # the machine has, leaving one to them (fast at 854x480 on 2 cores: 32 fps instead of 29)
+    # the machine has, leaving one to them (the former 32-channel fast at 854x480 on 2 cores: 32 fps
+    # instead of 29)
     spare_a_core: bool = False
 
     def __post_init__(self):
@@ -59,9 +61,9 @@ class NetConfig:
 
 
 PRESETS = {
-    # 64 channels in the first encoder and the last decoder convolution: the residual of a 4x4 cell
-    # has 48 values, which the former 32 could not all reach (that net was capped about 4.8 dB above
-    # its input)
+    # 64 channels in the first encoder convolution and in the decoder convolution before the
+    # output: the residual of a 4x4 cell has 48 values, which the former 32 channels there were a
+    # bottleneck for (that net gained only 3.9-4.5 dB over its input, at every sigma)
     "fast": NetConfig(skip=64, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
     "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4),
