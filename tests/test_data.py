@@ -39,18 +39,16 @@ def test_h264_roundtrip_is_repeatable_and_takes_odd_sizes(clip):
     assert out.shape == odd.shape and np.mean(np.abs(out.astype(float) - odd)) < 10
 
 
-def test_camera_samples_are_told_what_the_blind_estimate_reads(clip, monkeypatch):
+def test_camera_samples_are_told_what_the_blind_estimate_reads(clip):
     crop = clip[:7, :64, :64]
     for seed in range(12):
         noisy, sigma = make_noisy(crop, np.random.default_rng(seed), camera_fraction=1.0)
         assert noisy.shape == crop.shape and noisy.dtype == np.uint8
         assert sigma == pytest.approx(min(np.median([estimate_sigma(f) for f in noisy]), 55), abs=1e-6)
     # half of them are re-compressed: with every one re-compressed the levels told drop
-    told = lambda: [make_noisy(crop, np.random.default_rng(s), 1.0)[1] for s in range(12)]  # noqa: E731
-    monkeypatch.setattr(data, "RECOMPRESSED", 0.0)
-    raw = told()
-    monkeypatch.setattr(data, "RECOMPRESSED", 1.0)
-    compressed = told()
+    told = lambda fraction: [make_noisy(crop, np.random.default_rng(s), 1.0, recompressed=fraction)[1]  # noqa: E731
+                             for s in range(12)]
+    raw, compressed = told(0.0), told(1.0)
     assert np.mean(compressed) < 0.8 * np.mean(raw)
 
 
@@ -67,8 +65,6 @@ def test_camera_noise_strength_follows_the_ranges_given(clip):
 
 
 def test_recompressed_fraction_decides_how_many_camera_samples_go_through_h264(clip, monkeypatch):
-    import vidclean.data as data
-
     crop = clip[:7, :32, :32]
     calls = []
     monkeypatch.setattr(data, "h264_roundtrip", lambda frames, crf: calls.append(crf) or frames)
@@ -95,15 +91,17 @@ def test_moving_still_moves():
     assert np.mean(np.abs(moving[0].astype(int) - moving[-1])) > 1
 
 
-def test_batches_are_shaped_for_the_training_model_and_reproducible(clip, monkeypatch):
-    monkeypatch.setattr(data, "RECOMPRESSED", 1.0)  # every camera sample through H.264
+def test_batches_are_shaped_for_the_training_model_and_reproducible(clip):
     still = read_clip(SAMPLE, 1)[0]
-    batches = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5, seed=1)
+    # every camera sample through H.264
+    batches = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5,
+                          recompressed=1.0, seed=1)
     (noisy, sigma), clean = batches[0]
     assert noisy.shape == (4, 7, 32, 32, 3) and clean.shape == (4, MAX_DELAY + 1, 32, 32, 3)
     assert sigma.shape == (4, 1) and np.all((sigma >= 0) & (sigma <= 55 / 255))
     assert 0 <= noisy.min() and noisy.max() <= 1 and 0 <= clean.min() and clean.max() <= 1
-    again = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5, seed=1)[0]
+    again = ClipBatches([clip], [still], frames=7, patch=32, batch=4, steps=3, camera_fraction=0.5,
+                        recompressed=1.0, seed=1)[0]
     assert np.array_equal(again[0][0], noisy) and np.array_equal(again[1], clean)
     batches.on_epoch_end()
     assert not np.array_equal(batches[0][0][0], noisy)  # a new epoch draws new samples
