@@ -21,7 +21,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vidclean.data import CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills, read_clip, read_image
+from vidclean.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills,
+                           read_clip, read_image)
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.registry import FORMER, net_config
