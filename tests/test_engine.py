@@ -48,13 +48,17 @@ def test_one_output_per_frame_in_order_with_constant_work(n, window):
     assert dec.calls == n
 
 
-def test_streaming_matches_the_training_graph(denoiser):
-    """Output t of the stream equals the training model run on the same reflected sequence."""
+@pytest.mark.parametrize("preset,window", [("balanced", 1), ("balanced", 5), *(("quality", w) for w in (1, 3, 5, 7))])
+def test_streaming_matches_the_training_graph(preset, window):
+    """Output t of the stream equals the training model run on the same reflected sequence: the
+    ConvLSTM state after frame t + k and, for a network that takes them ("quality"), the features
+    of the frames before and after t (in a window of one, the frame before and t itself)."""
+    denoiser = Denoiser(preset, window=window, sigma=20)
     size = 24  # the training graph takes square clips
-    seq = list(frames(6, size, size))
+    seq = list(frames(8, size, size))
     out = [c for _, c in denoiser.run(iter(seq))]
-    k, t = 2, 3
-    order = [2, 1, 0, 1, 2, 3, 4, 5]  # reflected pre-roll x2 x1 x0 x1 x2, then x3 x4 x5
+    k, t = window // 2, 3
+    order = [*range(k, 0, -1), *range(t + k + 1)]  # reflected pre-roll (k = 2: x2 x1), then x0 x1 ... x(t+k)
     assert order[len(order) - 1 - k] == t
     clip = np.stack([seq[i].rgb for i in order])[None].astype(np.float32) / 255
     train = denoiser.nets.training_model(len(order), size)
@@ -71,21 +75,27 @@ def test_without_pixels_the_frames_come_back_bare_and_the_output_is_the_same(den
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(with_pixels, bare))
 
 
-def test_large_frames_compute_features_again_and_keep_half_precision_state(monkeypatch):
+@pytest.mark.parametrize("preset", ["balanced", "quality"])
+def test_large_frames_compute_features_again_and_keep_half_precision_state(preset, monkeypatch):
     """Above LARGE_FRAME_PIXELS (4K-sized frames; lowered here) the window keeps 8-bit tiles and
-    no features (the encoder runs again for the frame decoded, and for the reflected last frame)
-    and a float16 ConvLSTM state: the output stays within a level or two of the normal path."""
+    no features (the encoder runs again for the frame decoded and its neighbours, and for the
+    reflected last frame) and a float16 ConvLSTM state: the output stays within a level or two of
+    the normal path."""
     import vidclean.registry as registry
 
-    d = Denoiser(window=3, sigma=20, precision="float32")
+    d = Denoiser(preset, window=3, sigma=20, precision="float32")
     normal = [c for _, c in d.run(frames(6))]
     monkeypatch.setattr(registry, "LARGE_FRAME_PIXELS", 16 * 16)
-    d = Denoiser(window=3, sigma=20, precision="float32")
+    d = Denoiser(preset, window=3, sigma=20, precision="float32")
     d.encoder = enc = Counting(d.encoder)
     large = [c for _, c in d.run(frames(6))]
-    # once per frame, once more per decoded frame, once more for each item the first window
-    # steps twice (the reflected frame 1) and for the reflected frame 4 after the last
-    assert enc.calls == 6 + 6 + 1 + 1
+    # once per frame, once more for each item the first window steps twice (the reflected
+    # frame 1) and for the reflected frame 4 after the last, and for each decoded frame: once
+    # ("balanced"), or once for it and once for each of the frames before and after it
+    # ("quality"; at the two ends these are one frame, a reflection, encoded once)
+    decoding = 6 if preset == "balanced" else 2 + 3 * 4 + 2
+    assert registry.PRESETS[preset].neighbours == (preset == "quality")
+    assert enc.calls == 6 + 1 + 1 + decoding
     assert np.abs(np.stack(large).astype(int) - np.stack(normal)).max() <= 2
     assert psnr(np.stack(large), np.stack(normal)) > 50
 
@@ -244,6 +254,25 @@ def test_a_part_of_a_video_cleaned_alone_equals_that_part_of_a_whole_run(window,
     # longer balanced trains, the more it leans on the carried state), about 2.5 levels RMS; a
     # warm-up of 4 frames gave 39.1 at window 1, none 33.8, so the bound tells them apart
     assert min(psnr(restarted[t], carried[t]) for t in range(16, 200)) > 39.5
+
+
+@pytest.mark.parametrize("window", [1, 5])
+def test_a_part_equals_the_whole_run_with_neighbours_too(window, monkeypatch):
+    """"quality" decodes each frame with the frames before and after it: at a part's first frame
+    the frame before is one of its warm-up frames, as in the whole run."""
+    import vidclean.engine as engine
+
+    monkeypatch.setattr(engine, "STATE_PERIOD", 8)
+    monkeypatch.setattr(engine, "STATE_WARMUP", 4)
+    d = Denoiser("quality", window=window, sigma=20)
+    seq = list(frames(30, 24, 20))
+    whole = [c for _, c in d.run(iter(seq))]
+    for a, b in [(8, 16), (21, 30)]:
+        h0 = a // 8 * 8 - 4
+        part = list(d.run(iter(seq[h0:b + window // 2]), first=h0, emit_from=a))
+        assert [f.index for f, _ in part][:b - a] == list(range(a, b))
+        for t, (_, clean) in zip(range(a, b), part):
+            np.testing.assert_array_equal(clean, whole[t], err_msg=f"frame {t} of part {a}-{b}")
 
 
 def test_presets_rank_by_quality_on_real_footage():

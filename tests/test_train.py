@@ -74,3 +74,29 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     for bad in (["--camera-shot", "0", "1e-2"], ["--camera-read", "3e-2", "1e-3"], ["--recompressed", "1.5"]):
         with pytest.raises(SystemExit):
             main([*args, "--out", str(tmp_path / "bad"), *bad])
+
+
+def test_freeze_copied_trains_only_what_the_warm_start_added(tmp_path):
+    """`quality` warm-started from `quality-v2` (the same net without the neighbours' features)
+    with --freeze-copied: the copied layers keep their weights, the neighbours' convolutions learn."""
+    from vidclean.model import Networks
+    from vidclean.registry import FORMER
+
+    source = Networks(FORMER["quality-v2"])
+    rng = np.random.default_rng(0)  # (a fresh net's zero-initialised output layer would pass no gradient back)
+    for part in source.parts():
+        part.set_weights([rng.normal(0, 0.02, w.shape).astype(np.float32) for w in part.get_weights()])
+    source.save_weights(tmp_path / "v2.weights.h5")
+    args = ["--preset", "quality", "--init", str(tmp_path / "v2.weights.h5"), "--init-preset", "quality-v2",
+            "--clips", str(SAMPLE), "--val", str(SAMPLE), "--out", str(tmp_path / "run"), "--steps", "2",
+            "--batch", "2", "--patch", "32", "--max-frames", "16", "--epochs", "1", "--lr", "1e-2"]
+    with pytest.raises(SystemExit):
+        main([*args[:4], *args[6:], "--freeze-copied"])  # without --init-preset
+    main([*args, "--freeze-copied"])
+    trained = load_preset("quality", tmp_path / "run" / "checkpoint" / "model.weights.h5")
+    before = {w.path: w.numpy() for p in source.parts() for w in p.weights}
+    after = {w.path: w.numpy() for p in trained.parts() for w in p.weights}
+    new = sorted(set(after) - set(before))
+    assert new == ["dec_half_1_near/kernel", "dec_quarter_1_near/kernel"]
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert all(np.abs(after[k]).max() > 0 for k in new)  # they started at zero

@@ -406,25 +406,48 @@ class Denoiser:
             read_ahead = 0  # a 4K frame prepared ahead holds ~80 MB; the model takes seconds a frame anyway
         ahead = prefetch((item for _, item in itertools.chain([head], frames)), read_ahead)
         tracks = StateTracks(self, k, first=start, emit_from=emit_from)
+        neighbours = self.nets.cfg.neighbours
+        before = None  # the frame before the centre; a window of one (k = 0) does not hold it
         try:
             encoded = map(self.encode, ahead)
             for i, win in enumerate(sliding_windows(encoded, self.window)):
                 for item in win if i == 0 else win[-1:]:
                     tracks.step(item)
                 centre, t = win[k], start + i
+                if k:
+                    before = win[k - 1]
                 if t >= emit_from:
-                    yield centre.frame, self.decode(centre, tracks.state(t), delay)
+                    near = (centre if before is None else before, win[k + 1] if k else centre) if neighbours else None
+                    yield centre.frame, self.decode(centre, tracks.state(t), delay, near)
                 if not centre.large:  # a large frame keeps its tiles: they stand in for its features
                     centre.images = None
-                centre.skips = centre.frame = None  # a window only needs the features now
+                centre.frame = None
+                # a window only needs the features now, but a network with neighbours needs the
+                # centre's half-resolution ones once more, as the next frame's frame before
+                if not neighbours:
+                    centre.skips = None
+                elif i:  # (at i == 0 the frame before is a reflection of a later one)
+                    before.skips = None
+                if not k:
+                    before = centre
         finally:
             ahead.close()  # stops the reading thread now, not when collected
 
-    def decode(self, centre: Encoded, states: list, delay: np.ndarray) -> np.ndarray:
-        """The cleaned centre frame (8-bit RGB) from its own features and the ConvLSTM state."""
+    def decode(self, centre: Encoded, states: list, delay: np.ndarray,
+               near: tuple[Encoded, Encoded] | None = None) -> np.ndarray:
+        """The cleaned centre frame (8-bit RGB) from its own features and the ConvLSTM state, and
+        the features of the frames ``near`` it (before, after) for a network that takes them."""
+        frames = [centre, *(near or ())]
+
+        def tile_features():  # per tile: (skip, feat) of the centre, then of each neighbour
+            unique = {id(f): f for f in frames}  # a frame standing in twice is encoded once
+            for tile in zip(*(self.decoding_features(f) for f in unique.values())):
+                found = dict(zip(unique, tile))
+                yield [x for f in frames for x in found[id(f)]]
+
         outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
-            np.asarray(self.decoder([image, skip, feat, _float(h), delay]))[0]
-            for image, (skip, feat), (h, _) in zip(centre.images, self.decoding_features(centre), states)
+            np.asarray(self.decoder([image, skip, feat, _float(h), delay, *near_features]))[0]
+            for image, (skip, feat, *near_features), (h, _) in zip(centre.images, tile_features(), states)
         )
         height, width = centre.size
         tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))

@@ -125,6 +125,18 @@ def residual_blocks(x, count: int, width: int, name: str):
     return x
 
 
+def conv_joining(x, near: list, width: int, name: str):
+    """``conv(width, name)(x)``, plus (before the activation) a convolution of the neighbours'
+    features ``near`` if there are any: zero-initialised, so a network given neighbours starts as
+    the one without them, whose weights it copies."""
+    if not near:
+        return conv(width, name)(x)
+    x = conv(width, name, activation=None)(x)
+    joined = conv(width, f"{name}_near", activation=None, use_bias=False, kernel_initializer="zeros")(
+        layers.Concatenate(name=f"{name}_neighbours")(near))
+    return layers.Activation("leaky_relu", name=f"{name}_act")(layers.Add()([x, joined]))
+
+
 def build_encoder(cfg: NetConfig) -> keras.Model:
     """Frame (space-to-depth by ``cfg.scale``) + noise map -> (skip, feat); computed once per frame."""
     frame = keras.Input((None, None, 3 * cfg.scale**2), name="frame")
@@ -150,20 +162,27 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
     feat = keras.Input((None, None, cfg.feat), name="feat")
     state = keras.Input((None, None, cfg.lstm), name="state")
     delay = keras.Input((1,), name="delay")  # look-ahead k / MAX_DELAY
+    inputs = [frame, skip, feat, state, delay]
+    near_skips = near_feats = []
+    if cfg.neighbours:  # the frames before and after the centre: (skip, feat) each
+        near_skips = [keras.Input((None, None, cfg.skip), name=f"{n}_skip") for n in ("prev", "next")]
+        near_feats = [keras.Input((None, None, cfg.feat), name=f"{n}_feat") for n in ("prev", "next")]
+        inputs += [near_skips[0], near_feats[0], near_skips[1], near_feats[1]]
     d = layers.Concatenate()([feat, state, ConstantMap(name="delay_map")(delay, feat)])
     if cfg.arch == "flat":
         d = layers.Add()([conv(cfg.skip, "dec_1")(d), skip])
         residual = conv(channels, "dec_out", activation=None, kernel_initializer="zeros")(d)
     else:
-        d = conv(cfg.feat, "dec_quarter_1")(d)
+        d = conv_joining(d, near_feats, cfg.feat, "dec_quarter_1")
         d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg.blocks, cfg.feat, "dec_block")
         d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
         d = layers.Concatenate()([d, skip])
-        d = residual_blocks(conv(cfg.skip, "dec_half_1")(d), cfg.half_blocks, cfg.skip, "dec_half_block")
+        d = residual_blocks(conv_joining(d, near_skips, cfg.skip, "dec_half_1"), cfg.half_blocks, cfg.skip,
+                            "dec_half_block")
         d = conv(cfg.skip, "dec_half_2")(d)
         residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
     clean = layers.Add(name="clean")([frame, residual])
-    return keras.Model([frame, skip, feat, state, delay], clean, name="decoder")
+    return keras.Model(inputs, clean, name="decoder")
 
 
 class Networks:
@@ -201,16 +220,21 @@ class Networks:
             h, c = self.cell(feat_seq[:, t], h, c)
         delays = range(MAX_DELAY + 1)
         centres = [frames - 1 - k for k in delays]
+        stacked = lambda x, ts: ops.concatenate([x[:, t] for t in ts], axis=0)  # noqa: E731
         # all look-aheads in one decoder call: stack them along the batch axis
-        clean = self.decoder(
-            [
-                ops.concatenate([image_seq[:, t] for t in centres], axis=0),
-                ops.concatenate([skip_seq[:, t] for t in centres], axis=0),
-                ops.concatenate([feat_seq[:, t] for t in centres], axis=0),
-                ops.concatenate([h] * len(centres), axis=0),
-                ops.concatenate([ops.ones_like(sigma) * (k / MAX_DELAY) for k in delays], axis=0),
-            ]
-        )
+        inputs = [
+            stacked(image_seq, centres),
+            stacked(skip_seq, centres),
+            stacked(feat_seq, centres),
+            ops.concatenate([h] * len(centres), axis=0),
+            ops.concatenate([ops.ones_like(sigma) * (k / MAX_DELAY) for k in delays], axis=0),
+        ]
+        if cfg.neighbours:  # with no look-ahead (k = 0) the frame after is the centre itself
+            before = [t - 1 for t in centres]
+            after = [t + 1 if k else t for t, k in zip(centres, delays)]
+            inputs += [stacked(skip_seq, before), stacked(feat_seq, before),
+                       stacked(skip_seq, after), stacked(feat_seq, after)]
+        clean = self.decoder(inputs)
         if cfg.scale > 1:
             clean = PixelShuffle(cfg.scale, name="unfold")(clean)
         clean = ops.transpose(ops.reshape(clean, (len(centres), -1, patch, patch, 3)), (1, 0, 2, 3, 4))
@@ -222,6 +246,22 @@ class Networks:
     def load_weights(self, path):
         self.training_model(3, 16).load_weights(str(path))
 
+    def parts(self) -> tuple[keras.Model, ...]:
+        return self.encoder, self.decoder, self.temporal
+
+    def freeze_layers_of(self, preset: str) -> int:
+        """Makes the layers that ``preset``'s networks have too (by name) untrainable, leaving only
+        what this network adds to train; returns how many were frozen."""
+        source = Networks(net_config(preset))
+        names = {layer.name for part in source.parts() for layer in part.layers if layer.weights}
+        frozen = 0
+        for part in self.parts():
+            for layer in part.layers:
+                if layer.weights and layer.name in names:
+                    layer.trainable = False
+                    frozen += 1
+        return frozen
+
     def warm_start(self, path, preset: str) -> int:
         """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
         where names and shapes agree (e.g. "balanced" into "quality", whose extra blocks start as
@@ -229,8 +269,7 @@ class Networks:
         source = Networks(net_config(preset))
         source.load_weights(path)
         copied = 0
-        for src_model, dst_model in ((source.encoder, self.encoder), (source.decoder, self.decoder),
-                                     (source.temporal, self.temporal)):
+        for src_model, dst_model in zip(source.parts(), self.parts()):
             dst = {layer.name: layer for layer in dst_model.layers}
             for layer in src_model.layers:
                 weights = layer.get_weights()

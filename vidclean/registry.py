@@ -54,10 +54,15 @@ class NetConfig:
     # the machine has, leaving one to them (the former 32-channel fast at 854x480 on 2 cores: 32 fps
     # instead of 29)
     spare_a_core: bool = False
+    # "unet": the decoder also takes the encoder's features (half- and quarter-resolution) of the
+    # frames just before and after the centre (in a window of one, with no frame after it, the
+    # centre's own stand for those of the next): detail seen in the neighbours at half
+    # resolution, which the quarter-resolution ConvLSTM state cannot carry
+    neighbours: bool = False
 
     def __post_init__(self):
-        if self.arch == "flat" and (self.blocks or self.half_blocks):
-            raise ValueError("residual blocks are for the \"unet\" arch only")
+        if self.arch == "flat" and (self.blocks or self.half_blocks or self.neighbours):
+            raise ValueError("residual blocks and neighbours are for the \"unet\" arch only")
 
 
 PRESETS = {
@@ -66,14 +71,19 @@ PRESETS = {
     # bottleneck for (that net gained only 3.9-4.5 dB over its input, at every sigma)
     "fast": NetConfig(skip=64, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
-    "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4),
+    # "quality" also takes the features of the frames before and after the one it cleans
+    "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
 }
 
 # Networks that shipped before and that a preset's weights were warm-started from, kept so that
 # the training recipe in README (a chain of warm starts) can be run again:
-# ``vidclean train --preset quality-v1 ...`` then ``--preset quality --init-preset quality-v1``.
+# ``vidclean train --preset quality-v1 ...``, then ``--preset quality-v2 --init-preset quality-v1``,
+# then ``--preset quality --init-preset quality-v2`` (the neighbours added).
 FORMER = {
     "quality-v1": NetConfig(skip=32, feat=48, lstm=32, blocks=8),
+    "quality-v2": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4),
+    # (kept while runs/qualnb2 trains under this name; it is "quality")
+    "quality-nb": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
 }
 
 

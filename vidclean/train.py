@@ -122,6 +122,9 @@ def main(argv=None):
     ap.add_argument("--init", help="weights to start from (warm start); ignored when resuming")
     ap.add_argument("--init-preset", choices=[*PRESETS, *FORMER], help="the preset --init was saved from, when not --preset: its layers are "
                                           "copied where they match (e.g. balanced into quality)")
+    ap.add_argument("--freeze-copied", action="store_true",
+                    help="with --init-preset: train only the layers that preset lacks (the new part of the "
+                         "network, e.g. the neighbours' convolutions); the copied ones stay as they are")
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                     help="bfloat16: convolutions in bfloat16 through oneDNN (AMX CPUs, TensorFlow), no XLA")
     ap.add_argument("--epochs", type=int, default=60)
@@ -175,7 +178,13 @@ def main(argv=None):
     print(f"loaded {len(clips)} clips ({sum(len(c) for c in clips)} frames), {len(stills)} stills, "
           f"{len(val_set[VAL_SIGMAS[0]][1])} validation crops in {time.time() - t0:.0f}s", flush=True)
 
+    if args.freeze_copied and not args.init_preset:
+        ap.error("--freeze-copied needs --init-preset")
+
     nets = Networks(net_config(args.preset))
+    if args.freeze_copied:  # before the training model is built and compiled
+        frozen = nets.freeze_layers_of(args.init_preset)
+        print(f"{frozen} layers frozen (those of {args.init_preset})", flush=True)
     model = nets.training_model(args.frames, args.patch)
     val_model = nets.training_model(args.frames, 128)
     total = args.epochs * args.steps

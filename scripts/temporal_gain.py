@@ -1,0 +1,68 @@
+"""What the frames around a frame add: each preset on the validation crops, window 5, against the
+same network given that frame alone (repeated, so it sees no other frame).
+
+    python scripts/temporal_gain.py ../shared/data/val
+    python scripts/temporal_gain.py ../shared/data/val --presets quality --weights runs/x/best.weights.h5
+    python scripts/temporal_gain.py ../shared/data/val --presets quality-v2 --weights OLD.weights.h5
+
+The crops are those `vidclean train` validates on (128x128, 7 frames, fixed seed; Gaussian noise
+at sigma 10/20/30/50 told the true sigma, and the benchmark's three camera-noise levels told the
+blind estimate). For each, the PSNR of frame 4 cleaned with look-ahead 2 from the clip, and from a
+clip of frame 4 seven times: the difference is the temporal gain. Prints a line per preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from vidclean.engine import use_bfloat16
+from vidclean.metrics import psnr
+from vidclean.model import PRESETS, Networks
+from vidclean.registry import FORMER, net_config, weights_path
+from vidclean.train import validation_set, score_name
+
+K = 2  # look-ahead of window 5 (the default); output K of the training graph is frame 6 - K
+CENTRE = 6 - K
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("val", nargs="+", help="validation clips (as for vidclean train --val)")
+    ap.add_argument("--presets", nargs="+", default=list(PRESETS), choices=[*PRESETS, *FORMER],
+                    help="presets, or a former network (with --weights)")
+    ap.add_argument("--weights", help="weights for the one preset given instead of the shipped ones")
+    ap.add_argument("--json", help="write the figures here too")
+    args = ap.parse_args(argv)
+    if args.weights and len(args.presets) != 1:
+        ap.error("--weights needs exactly one preset")
+    if not args.weights and any(p in FORMER for p in args.presets):
+        ap.error("a former network needs --weights")
+    use_bfloat16(True)
+    val = validation_set(args.val, 7, 128)
+    results = {}
+    for preset in args.presets:
+        nets = Networks(net_config(preset))
+        nets.load_weights(args.weights or weights_path(preset))
+        model = nets.training_model(7, 128)
+        row = {}
+        for key, ((noisy, sigma), clean) in val.items():
+            alone = np.repeat(noisy[:, CENTRE:CENTRE + 1], 7, axis=1)
+            scores = []
+            for clip in (noisy, alone):
+                out = np.clip(model.predict([clip, sigma], verbose=0, batch_size=8)[:, K], 0, 1)
+                scores.append(float(np.mean([psnr(o, c[K], 1.0) for o, c in zip(out, clean)])))
+            row[score_name(key)[5:]] = {"window5": round(scores[0], 3), "alone": round(scores[1], 3),
+                                       "gain": round(scores[0] - scores[1], 3)}
+        results[preset] = row
+        print(preset, " ".join(f"{k}={v['window5']:.2f}/{v['alone']:.2f}({v['gain']:+.2f})" for k, v in row.items()),
+              flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
