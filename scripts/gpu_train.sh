@@ -12,12 +12,13 @@
 #   bash scripts/gpu_train.sh 1                 # there: quality and balanced side by side, 7 workers each, 6.5 min
 #   git checkout HEAD -- vidclean/weights       # back here
 #   mkdir -p runs/gpu
-#   tar xf OUT/quality.tar -O best.weights.h5 > runs/gpu/quality_gpu1.weights.h5     # shipped as quality
+#   tar xf OUT/quality.tar -O best.weights.h5 > runs/gpu/quality_gpu1.weights.h5     # the --init of README's runs/qualnb
 #   tar xf OUT/balanced.tar -O best.weights.h5 > .gpu/balanced_gpu1.weights.h5
 #   bash scripts/gpu_train.sh 2                 # there: balanced from stage 1's best, 14 workers, 3.5 min
 #   tar xf OUT/balanced2.tar -O best.weights.h5 > runs/gpu/balanced_gpu2.weights.h5  # README: runs/balanced4
 #   EPOCHS=9 MINUTES=3.8 bash scripts/gpu_train.sh 3   # there, a later session: quality and balanced from
-#                                               # the weights shipped then, 80% camera noise (not shipped: README)
+#                                               # the weights shipped then, 80% camera noise (not shipped: README;
+#                                               # quality was quality-v2 then, the current network now)
 # OUT is the folder the device tool brings back: each run's log and a tar of its run folder.
 set -u
 case ${1:-} in
@@ -37,7 +38,8 @@ train() {  # name, then vidclean train's arguments
 }
 status=0
 if [ "$STAGE" = 1 ]; then
-  train quality --preset quality --init vidclean/weights/quality.weights.h5 --lr 2e-4 --seed 31 \
+  # (the network then shipped as "quality", before the neighbours' features: now "quality-v2")
+  train quality --preset quality-v2 --init vidclean/weights/quality.weights.h5 --lr 2e-4 --seed 31 \
       --epochs 24 --warmup 300 --workers 7 --minutes 6.5 --camera-noise 0.35 &
   q=$!
   train balanced --preset balanced --init vidclean/weights/balanced.weights.h5 --lr 5e-4 --seed 32 \

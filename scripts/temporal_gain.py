@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from vidclean.engine import use_bfloat16
+from vidclean.engine import bfloat16_available, use_bfloat16
 from vidclean.metrics import psnr
 from vidclean.model import PRESETS, Networks
 from vidclean.registry import FORMER, net_config, weights_path
@@ -40,7 +40,7 @@ def main(argv=None):
         ap.error("--weights needs exactly one preset")
     if not args.weights and any(p in FORMER for p in args.presets):
         ap.error("a former network needs --weights")
-    use_bfloat16(True)
+    use_bfloat16(bfloat16_available())  # as the engine runs it
     val = validation_set(args.val, 7, 128)
     results = {}
     for preset in args.presets:

@@ -34,10 +34,10 @@ class Counting:
         return self.network(inputs)
 
 
-@pytest.mark.parametrize("n", [1, 2, 6])
-@pytest.mark.parametrize("window", [1, 3, 7])
-def test_one_output_per_frame_in_order_with_constant_work(n, window):
-    d = Denoiser(window=window, sigma=20)
+@pytest.mark.parametrize("preset,n,window", [*(("balanced", n, w) for n in (1, 2, 6) for w in (1, 3, 7)),
+                                             ("quality", 6, 1), ("quality", 6, 7)])
+def test_one_output_per_frame_in_order_with_constant_work(preset, n, window):
+    d = Denoiser(preset, window=window, sigma=20)
     d.encoder, d.temporal, d.decoder = enc, tmp, dec = tuple(Counting(f) for f in (d.encoder, d.temporal, d.decoder))
     out = list(d.run(frames(n, 37, 23)))  # odd size: padded inside, cropped back
     assert [f.index for f, _ in out] == list(range(n))

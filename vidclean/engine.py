@@ -265,7 +265,8 @@ class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.
 
     Lists hold one entry per tile. Tiles stay 8-bit, features are backend tensors; ``images``
-    and ``skips`` are dropped once the frame has been decoded. Frames above LARGE_FRAME_PIXELS
+    and ``skips`` are dropped once the frame has been decoded (``skips`` one frame later for a
+    network with neighbours: the next frame's frame before). Frames above LARGE_FRAME_PIXELS
     keep their tiles instead and no features (``skips`` and, after the frame's ConvLSTM step,
     ``feats`` are None): a window of 4K frames stays small.
     """
@@ -345,7 +346,8 @@ class Denoiser:
 
         Frames above LARGE_FRAME_PIXELS keep no features at all once their ConvLSTM step is
         done, only their 8-bit tiles: the encoder runs again when the frame is decoded (about a
-        fifth more work) and for the few frames stepped twice (the reflected ends of the stream).
+        fifth more work; for a network with neighbours also for the frames before and after it)
+        and for the few frames stepped twice (the reflected ends of the stream).
         At 4K a window then holds about 135 MB instead of about 700 MB ("balanced").
         """
         skips, feats = [], []
@@ -417,7 +419,9 @@ class Denoiser:
                 if k:
                     before = win[k - 1]
                 if t >= emit_from:
-                    near = (centre if before is None else before, win[k + 1] if k else centre) if neighbours else None
+                    near = None
+                    if neighbours:  # (before is None only at the first frame of a window of one)
+                        near = (centre if before is None else before, win[k + 1] if k else centre)
                     yield centre.frame, self.decode(centre, tracks.state(t), delay, near)
                 if not centre.large:  # a large frame keeps its tiles: they stand in for its features
                     centre.images = None

@@ -250,14 +250,16 @@ class Networks:
         return self.encoder, self.decoder, self.temporal
 
     def freeze_layers_of(self, preset: str) -> int:
-        """Makes the layers that ``preset``'s networks have too (by name) untrainable, leaving only
-        what this network adds to train; returns how many were frozen."""
+        """Makes the layers that ``preset``'s networks have too (same name and weight shapes: those
+        ``warm_start`` copies) untrainable, leaving only what this network adds to train; returns
+        how many were frozen."""
         source = Networks(net_config(preset))
-        names = {layer.name for part in source.parts() for layer in part.layers if layer.weights}
+        shapes = {layer.name: [tuple(w.shape) for w in layer.weights]
+                  for part in source.parts() for layer in part.layers if layer.weights}
         frozen = 0
         for part in self.parts():
             for layer in part.layers:
-                if layer.weights and layer.name in names:
+                if layer.weights and shapes.get(layer.name) == [tuple(w.shape) for w in layer.weights]:
                     layer.trainable = False
                     frozen += 1
         return frozen

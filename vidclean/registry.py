@@ -54,10 +54,10 @@ class NetConfig:
     # the machine has, leaving one to them (the former 32-channel fast at 854x480 on 2 cores: 32 fps
     # instead of 29)
     spare_a_core: bool = False
-    # "unet": the decoder also takes the encoder's features (half- and quarter-resolution) of the
-    # frames just before and after the centre (in a window of one, with no frame after it, the
-    # centre's own stand for those of the next): detail seen in the neighbours at half
-    # resolution, which the quarter-resolution ConvLSTM state cannot carry
+    # ("unet" arch only) the decoder also takes the encoder's features (half- and quarter-
+    # resolution) of the frames just before and after the centre (in a window of one, with no
+    # frame after it, the centre's own stand in for those of the next): detail seen in the
+    # neighbours at half resolution, which the quarter-resolution ConvLSTM state cannot carry
     neighbours: bool = False
 
     def __post_init__(self):
@@ -82,8 +82,6 @@ PRESETS = {
 FORMER = {
     "quality-v1": NetConfig(skip=32, feat=48, lstm=32, blocks=8),
     "quality-v2": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4),
-    # (kept while runs/qualnb2 trains under this name; it is "quality")
-    "quality-nb": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
 }
 
 

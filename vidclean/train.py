@@ -165,6 +165,8 @@ def main(argv=None):
         ap.error("--recompressed must be between 0 and 1")
     if not 0 <= args.warmup < args.epochs * args.steps:
         ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
+    if args.freeze_copied and not (args.init and args.init_preset):
+        ap.error("--freeze-copied needs --init and --init-preset")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,9 +179,6 @@ def main(argv=None):
     val_set = validation_set(args.val, args.frames, 128)
     print(f"loaded {len(clips)} clips ({sum(len(c) for c in clips)} frames), {len(stills)} stills, "
           f"{len(val_set[VAL_SIGMAS[0]][1])} validation crops in {time.time() - t0:.0f}s", flush=True)
-
-    if args.freeze_copied and not args.init_preset:
-        ap.error("--freeze-copied needs --init-preset")
 
     nets = Networks(net_config(args.preset))
     if args.freeze_copied:  # before the training model is built and compiled
