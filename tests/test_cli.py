@@ -208,6 +208,30 @@ def test_interrupt_leaves_no_output(tmp_path, sig, code, existing):
     assert (src.read_bytes(), os.stat(src).st_mtime_ns) == source
 
 
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_whose_exception_a_library_turned_into_another_still_stops_cleanly(sig, code, word, capsys):
+    """TensorFlow, interrupted inside a compiled call, raised an AttributeError in place of the
+    signal handler's exception (seen once in CI as a traceback and exit status 1)."""
+    from vidclean.cli import guarded
+
+    def job():
+        try:
+            os.kill(os.getpid(), sig)  # the handler raises here
+            time.sleep(5)
+        except BaseException:
+            raise AttributeError("'list' object has no attribute '_type_spec'")  # as TensorFlow did
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert guarded(job, "; no output written") == code
+        with pytest.raises(ValueError):  # without a signal, an error is not taken for one
+            guarded(lambda: int("x"), "")
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert capsys.readouterr().err.splitlines()[-1] == f"vidclean: {word}; no output written"
+
+
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):
     """A file size limit (as a full disk would) makes writes fail: SIGXFSZ must not kill vidclean
     before it can clean up, the write error comes out as one line, and the existing output stays."""

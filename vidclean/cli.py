@@ -230,6 +230,14 @@ def guarded(job, aftermath: str) -> int:
     except Terminated:
         print(f"vidclean: terminated{aftermath}", file=sys.stderr)
         return 143
+    except Exception:
+        if not _received:
+            raise
+        # the signal's exception came while a library ran its own code, which turned it into
+        # another one (TensorFlow, in a compiled call: an AttributeError): stop as for the signal
+        interrupted = _received[-1] == signal.SIGINT
+        print(f"vidclean: {'interrupted' if interrupted else 'terminated'}{aftermath}", file=sys.stderr)
+        return 130 if interrupted else 143
     return status or 0
 
 
