@@ -225,20 +225,23 @@ def guarded(job, aftermath: str) -> int:
         print(f"vidclean: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"vidclean: interrupted{aftermath}", file=sys.stderr)
-        return 130
+        return _stopped(signal.SIGINT, aftermath)
     except Terminated:
-        print(f"vidclean: terminated{aftermath}", file=sys.stderr)
-        return 143
+        return _stopped(signal.SIGTERM, aftermath)
     except Exception:
         if not _received:
             raise
         # the signal's exception came while a library ran its own code, which turned it into
         # another one (TensorFlow, in a compiled call: an AttributeError): stop as for the signal
-        interrupted = _received[-1] == signal.SIGINT
-        print(f"vidclean: {'interrupted' if interrupted else 'terminated'}{aftermath}", file=sys.stderr)
-        return 130 if interrupted else 143
+        return _stopped(_received[-1], aftermath)
     return status or 0
+
+
+def _stopped(signum: int, aftermath: str) -> int:
+    """The one line and exit status for a job stopped by SIGINT (130) or SIGTERM (143)."""
+    interrupted = signum == signal.SIGINT
+    print(f"vidclean: {'interrupted' if interrupted else 'terminated'}{aftermath}", file=sys.stderr)
+    return 130 if interrupted else 143
 
 
 def denoise_file(args) -> None:
@@ -272,9 +275,13 @@ def denoise_file(args) -> None:
 _received: list[int] = []  # SIGINT / SIGTERM received during the job
 
 
+def _exception_for(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
 def _on_signal(signum, frame):
     _received.append(signum)
-    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+    raise _exception_for(signum)
 
 
 def raise_if_signalled() -> None:
@@ -282,7 +289,7 @@ def raise_if_signalled() -> None:
     bare ``except:`` while it loads, say), so that the job still stops before its output is
     complete. Called once per frame."""
     if _received:
-        raise KeyboardInterrupt() if _received[-1] == signal.SIGINT else Terminated()
+        raise _exception_for(_received[-1])
 
 
 def main(argv=None) -> int:

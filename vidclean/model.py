@@ -250,19 +250,12 @@ class Networks:
         return self.encoder, self.decoder, self.temporal
 
     def freeze_layers_of(self, preset: str) -> int:
-        """Makes the layers that ``preset``'s networks have too (same name and weight shapes: those
-        ``warm_start`` copies) untrainable, leaving only what this network adds to train; returns
-        how many were frozen."""
-        source = Networks(net_config(preset))
-        shapes = {layer.name: [tuple(w.shape) for w in layer.weights]
-                  for part in source.parts() for layer in part.layers if layer.weights}
-        frozen = 0
-        for part in self.parts():
-            for layer in part.layers:
-                if layer.weights and shapes.get(layer.name) == [tuple(w.shape) for w in layer.weights]:
-                    layer.trainable = False
-                    frozen += 1
-        return frozen
+        """Makes the layers that ``preset``'s networks have too (those ``warm_start`` copies)
+        untrainable, leaving only what this network adds to train; returns how many were frozen."""
+        shared = [target for _, target in self._layers_shared_with(Networks(net_config(preset)))]
+        for layer in shared:
+            layer.trainable = False
+        return len(shared)
 
     def warm_start(self, path, preset: str) -> int:
         """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
@@ -270,16 +263,21 @@ class Networks:
         identities); returns how many layers were copied."""
         source = Networks(net_config(preset))
         source.load_weights(path)
-        copied = 0
+        shared = list(self._layers_shared_with(source))
+        for layer, target in shared:
+            target.set_weights(layer.get_weights())
+        return len(shared)
+
+    def _layers_shared_with(self, source: Networks):
+        """(source layer, this network's layer) for each layer with weights that both have, by
+        name, with weights of the same shapes."""
         for src_model, dst_model in zip(source.parts(), self.parts()):
             dst = {layer.name: layer for layer in dst_model.layers}
             for layer in src_model.layers:
-                weights = layer.get_weights()
                 target = dst.get(layer.name)
-                if weights and target is not None and [w.shape for w in target.get_weights()] == [w.shape for w in weights]:
-                    target.set_weights(weights)
-                    copied += 1
-        return copied
+                if layer.weights and target is not None and \
+                        [tuple(w.shape) for w in target.weights] == [tuple(w.shape) for w in layer.weights]:
+                    yield layer, target
 
 
 def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:
