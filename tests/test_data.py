@@ -89,6 +89,21 @@ def test_moving_still_moves():
     moving = moving_still(image, 7, 48, rng)
     assert moving.shape == (7, 48, 48, 3)
     assert np.mean(np.abs(moving[0].astype(int) - moving[-1])) > 1
+    tripod = moving_still(image, 7, 48, rng, motion=0.0)
+    assert all(np.array_equal(frame, tripod[0]) for frame in tripod)
+
+
+def test_still_samples_hardly_move(clip):
+    """With still_fraction 1 every sample is one frame (of a clip or a still) under at most 30% of
+    the synthetic camera's motion: its frames differ far less than consecutive frames of the clip."""
+    still = read_clip(SAMPLE, 1)[0]
+    moving = ClipBatches([clip], [still], frames=7, patch=32, batch=8, steps=1, camera_fraction=0.0, seed=2)
+    static = ClipBatches([clip], [still], frames=7, patch=32, batch=8, steps=1, camera_fraction=0.0, seed=2,
+                         still_fraction=1.0)
+    change = lambda clean: np.mean(np.abs(clean[:, 0] - clean[:, -1]))  # noqa: E731  frames 6 and 3
+    assert change(static[0][1]) < 0.6 * change(moving[0][1])
+    (noisy, _), clean = static[0]
+    assert np.mean(np.abs(noisy[:, 3] - noisy[:, 6])) > 2 * np.mean(np.abs(clean[:, 0] - clean[:, 3]))  # fresh noise
 
 
 def test_batches_are_shaped_for_the_training_model_and_reproducible(clip):

@@ -52,7 +52,7 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     args = ["--preset", "fast", "--clips", str(SAMPLE), "--val", str(SAMPLE), "--steps", "2", "--batch", "2",
             "--patch", "32", "--max-frames", "16", "--camera-noise", "0.5", "--seed", "4", "--epochs", "2",
             "--lr", "1e-3", "--warmup", "3", "--camera-shot", "1e-3", "2e-2", "--camera-read", "2e-3", "3e-2",
-            "--recompressed", "0.9"]
+            "--recompressed", "0.9", "--still", "0.25"]
     main([*args, "--out", str(tmp_path / "threads")])
     main([*args, "--out", str(tmp_path / "processes"), "--workers", "2", "--processes"])
     rows = {}
@@ -63,15 +63,16 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     assert float(rows["threads"][0]["lr"]) == pytest.approx(2 / 3 * 1e-3, rel=1e-4)
     assert float(rows["threads"][1]["lr"]) == pytest.approx(0.02 * 1e-3, rel=1e-4)
     assert [(kw["workers"], kw["use_multiprocessing"]) for kw in made] == [(2, False), (2, True)]
-    assert [(kw["camera_shot"], kw["camera_read"], kw["recompressed"]) for kw in made] == [
-        ([1e-3, 2e-2], [2e-3, 3e-2], 0.9)] * 2
+    assert [(kw["camera_shot"], kw["camera_read"], kw["recompressed"], kw["still_fraction"]) for kw in made] == [
+        ([1e-3, 2e-2], [2e-3, 3e-2], 0.9, 0.25)] * 2
     # same batches, same order: the same training, whether threads or processes made them
     assert [r["loss"] for r in rows["threads"]] == [r["loss"] for r in rows["processes"]]
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "bad"), "--warmup", "4"])
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "bad"), "--workers", "0"])
-    for bad in (["--camera-shot", "0", "1e-2"], ["--camera-read", "3e-2", "1e-3"], ["--recompressed", "1.5"]):
+    for bad in (["--camera-shot", "0", "1e-2"], ["--camera-read", "3e-2", "1e-3"], ["--recompressed", "1.5"],
+                ["--still", "-0.1"]):
         with pytest.raises(SystemExit):
             main([*args, "--out", str(tmp_path / "bad"), *bad])
 

@@ -36,9 +36,13 @@ from vidclean.data import read_clip
 from vidclean.metrics import colour_error, flicker, psnr, ssim
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 
-NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8)  # h = factor * sigma; the optimum fell between 0.4 and 0.65 in trials
-HQDN3D_GRID = (2, 4, 8, 16)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
-NLMEANS_S_GRID = (0.25, 0.4, 0.6)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
+# Each baseline's grid reaches beyond where its optimum fell on the validation clips, so that no
+# baseline is held back by the grid's edge: NLM's h fell at 0.4-0.65 sigma on Gaussian noise but at
+# 0.8-2.0 on camera noise, whose level the estimator reads low after H.264; nlmeans' s at 0.4 and
+# 0.9-1.3; hqdn3d's luma_spatial at 8-64 and 4-16 (the grids ended at 0.8, 0.6 and 16 before)
+NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0, 2.5, 3.2)  # h = factor * sigma
+HQDN3D_GRID = (2, 4, 8, 16, 32, 64, 128)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
+NLMEANS_S_GRID = (0.25, 0.4, 0.6, 0.9, 1.3, 1.8, 2.5)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
 METHODS = ("vidclean", "auto", "nlm", "hqdn3d", "nlmeans", "ffdnet")
 BASELINES = ("nlm", "hqdn3d", "nlmeans", "ffdnet")  # what --reuse can take from an earlier run
 

@@ -65,16 +65,18 @@ def find_stills(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
 
 
-def moving_still(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A (frames, size, size, 3) clip of a still seen by a drifting, zooming, shaky camera."""
+def moving_still(image: np.ndarray, frames: int, size: int, rng: np.random.Generator,
+                 motion: float = 1.0) -> np.ndarray:
+    """A (frames, size, size, 3) clip of a still seen by a drifting, zooming, shaky camera;
+    ``motion`` scales every movement (0: a camera on a tripod)."""
     h, w = image.shape[:2]
     cx, cy = rng.uniform(size, w - size), rng.uniform(size, h - size)
-    vx, vy = rng.normal(0, 2.0, 2)
-    zoom_rate = rng.normal(0, 0.01)
-    spin = rng.normal(0, 0.3)
+    vx, vy = rng.normal(0, 2.0, 2) * motion
+    zoom_rate = rng.normal(0, 0.01) * motion
+    spin = rng.normal(0, 0.3) * motion
     out = []
     for t in range(frames):
-        jx, jy = rng.normal(0, 0.5, 2)
+        jx, jy = rng.normal(0, 0.5, 2) * motion
         m = cv2.getRotationMatrix2D((cx + vx * t + jx, cy + vy * t + jy), spin * t, 1 + zoom_rate * t)
         m[:, 2] += size / 2 - np.array([cx + vx * t + jx, cy + vy * t + jy])
         out.append(cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
@@ -124,8 +126,9 @@ class ClipBatches(keras.utils.PyDataset):
 
     def __init__(self, clips, stills, *, frames=7, patch=64, batch=16, steps=200,
                  camera_fraction=0.2, camera_shot=CAMERA_SHOT, camera_read=CAMERA_READ, recompressed=RECOMPRESSED,
-                 seed=0, **kwargs):
+                 still_fraction=0.0, seed=0, **kwargs):
         super().__init__(**kwargs)
+        self.still_fraction = still_fraction
         self.camera_shot, self.camera_read, self.recompressed = camera_shot, camera_read, recompressed
         self.clips, self.stills = clips, stills
         self.frames, self.patch, self.batch, self.steps = frames, patch, batch, steps
@@ -143,6 +146,12 @@ class ClipBatches(keras.utils.PyDataset):
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         i = rng.choice(len(self.p), p=self.p)
         t, p = self.frames, self.patch
+        if self.still_fraction and rng.random() < self.still_fraction:
+            # a scene that hardly moves (a tripod, a webcam): one frame of a clip, or a still, under
+            # 0-30% of the synthetic camera's usual motion, each frame with its own noise
+            image = self.clips[i][rng.integers(len(self.clips[i]))] if i < len(self.clips) else \
+                self.stills[i - len(self.clips)]
+            return augment(moving_still(image, t, p, rng, motion=rng.uniform(0, 0.3)), rng)
         if i < len(self.clips):
             clip = self.clips[i]
             n, h, w = clip.shape[:3]

@@ -145,6 +145,9 @@ def main(argv=None):
     ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
                     help="fraction of the camera-noise samples then re-compressed with H.264 at CRF "
                          f"{CRF_RANGE[0]}-{CRF_RANGE[1]} (default %(default)s; the benchmark's are all, at CRF 20)")
+    ap.add_argument("--still", type=float, default=0.0,
+                    help="fraction of samples of a scene that hardly moves (a frame or still under 0-30%% of "
+                         "the synthetic camera motion), where the frames around one help most")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
@@ -163,6 +166,8 @@ def main(argv=None):
         ap.error("--camera-shot and --camera-read take LO HI with 0 < LO <= HI")
     if not 0 <= args.recompressed <= 1:
         ap.error("--recompressed must be between 0 and 1")
+    if not 0 <= args.still <= 1:
+        ap.error("--still must be between 0 and 1")
     if not 0 <= args.warmup < args.epochs * args.steps:
         ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
     if args.freeze_copied and not (args.init and args.init_preset):
@@ -203,6 +208,7 @@ def main(argv=None):
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
                        camera_shot=args.camera_shot, camera_read=args.camera_read, recompressed=args.recompressed,
+                       still_fraction=args.still,
                        workers=args.workers, use_multiprocessing=args.processes,
                        max_queue_size=max(8, 2 * args.workers))
     callback = Checkpoint(nets, val_model, val_set, out, deadline)
