@@ -31,18 +31,19 @@ from vidclean.noise import add_gaussian, camera_level, estimate_clip_sigma
 from vidclean.registry import FORMER, net_config, weights_path
 from vidclean.train import validation_set, score_name
 
-K = 2  # look-ahead of window 5 (the default); output K of the training graph is frame 6 - K
-CENTRE = 6 - K
+FRAMES = 7  # the validation crops' length
+K = 2  # look-ahead of window 5 (the default); output K of the training graph is frame FRAMES-1-K
+CENTRE = FRAMES - 1 - K
 
 
 def still_set(val: dict, seed: int = 4321) -> dict:
-    """``val``'s crops as still scenes: each crop's frame CENTRE seven times, with fresh noise of the
+    """``val``'s crops as still scenes: each crop's frame CENTRE FRAMES times, with fresh noise of the
     same kind per frame; the same layout as ``validation_set``."""
     rng = np.random.default_rng(seed)
     out = {}
     for key, (_, clean) in val.items():
         frames = np.rint(clean[:, K] * 255).astype(np.uint8)  # output K of the training graph is frame CENTRE
-        still = np.repeat(frames[:, None], 7, axis=1)
+        still = np.repeat(frames[:, None], FRAMES, axis=1)
         if isinstance(key, int):
             noisy = [add_gaussian(crop, key, rng) for crop in still]
             told = [[key / 255]] * len(noisy)
@@ -58,7 +59,7 @@ def gains(model, data: dict) -> dict:
     """{score name: window-5 PSNR, the centre frame alone, gain} over ``data``'s crops."""
     row = {}
     for key, ((noisy, sigma), clean) in data.items():
-        alone = np.repeat(noisy[:, CENTRE:CENTRE + 1], 7, axis=1)
+        alone = np.repeat(noisy[:, CENTRE:CENTRE + 1], FRAMES, axis=1)
         scores = []
         for clip in (noisy, alone):
             out = np.clip(model.predict([clip, sigma], verbose=0, batch_size=8)[:, K], 0, 1)
@@ -82,13 +83,13 @@ def main(argv=None):
     if not args.weights and any(p in FORMER for p in args.presets):
         ap.error("a former network needs --weights")
     use_bfloat16(bfloat16_available())  # as the engine runs it
-    val = validation_set(args.val, 7, 128)
+    val = validation_set(args.val, FRAMES, 128)
     sets = {"": val, "still": still_set(val)} if args.still else {"": val}
     results = {}
     for preset in args.presets:
         nets = Networks(net_config(preset))
         nets.load_weights(args.weights or weights_path(preset))
-        model = nets.training_model(7, 128)
+        model = nets.training_model(FRAMES, 128)
         for kind, data in sets.items():
             row = results[preset + (f" {kind}" if kind else "")] = gains(model, data)
             print(preset, kind, " ".join(f"{k}={v['window5']:.2f}/{v['alone']:.2f}({v['gain']:+.2f})"

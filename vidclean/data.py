@@ -146,18 +146,19 @@ class ClipBatches(keras.utils.PyDataset):
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         i = rng.choice(len(self.p), p=self.p)
         t, p = self.frames, self.patch
-        if self.still_fraction and rng.random() < self.still_fraction:
-            # a scene that hardly moves (a tripod, a webcam): one frame of a clip, or a still, under
-            # 0-30% of the synthetic camera's usual motion, each frame with its own noise
-            image = self.clips[i][rng.integers(len(self.clips[i]))] if i < len(self.clips) else \
-                self.stills[i - len(self.clips)]
-            return augment(moving_still(image, t, p, rng, motion=rng.uniform(0, 0.3)), rng)
-        if i < len(self.clips):
+        # a scene that hardly moves (a tripod, a webcam): one frame of a clip, or a still, under
+        # 0-30% of the synthetic camera's usual motion, each frame with its own noise
+        still = bool(self.still_fraction) and rng.random() < self.still_fraction
+        if i >= len(self.clips):
+            image = self.stills[i - len(self.clips)]
+        elif still:
+            image = self.clips[i][rng.integers(len(self.clips[i]))]
+        else:
             clip = self.clips[i]
             n, h, w = clip.shape[:3]
             s, y, x = rng.integers(n - t + 1), rng.integers(h - p + 1), rng.integers(w - p + 1)
             return augment(clip[s:s + t, y:y + p, x:x + p], rng)
-        return augment(moving_still(self.stills[i - len(self.clips)], t, p, rng), rng)
+        return augment(moving_still(image, t, p, rng, motion=rng.uniform(0, 0.3) if still else 1.0), rng)
 
     def __getitem__(self, index):
         rng = np.random.default_rng((self.seed, self.epoch, index))
