@@ -52,7 +52,7 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     args = ["--preset", "fast", "--clips", str(SAMPLE), "--val", str(SAMPLE), "--steps", "2", "--batch", "2",
             "--patch", "32", "--max-frames", "16", "--camera-noise", "0.5", "--seed", "4", "--epochs", "2",
             "--lr", "1e-3", "--warmup", "3", "--camera-shot", "1e-3", "2e-2", "--camera-read", "2e-3", "3e-2",
-            "--recompressed", "0.9", "--still", "0.25"]
+            "--recompressed", "0.9", "--still", "0.25", "--colour-weight", "0.5"]
     main([*args, "--out", str(tmp_path / "threads")])
     main([*args, "--out", str(tmp_path / "processes"), "--workers", "2", "--processes"])
     rows = {}
@@ -72,7 +72,7 @@ def test_warmup_and_worker_processes(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "bad"), "--workers", "0"])
     for bad in (["--camera-shot", "0", "1e-2"], ["--camera-read", "3e-2", "1e-3"], ["--recompressed", "1.5"],
-                ["--still", "-0.1"]):
+                ["--still", "-0.1"], ["--colour-weight", "-1"], ["--frames", "6"]):
         with pytest.raises(SystemExit):
             main([*args, "--out", str(tmp_path / "bad"), *bad])
 

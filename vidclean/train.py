@@ -23,6 +23,7 @@ import numpy as np
 
 from vidclean.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills,
                            read_clip, read_image)
+from vidclean.losses import denoising_loss
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.registry import FORMER, net_config
@@ -148,6 +149,9 @@ def main(argv=None):
     ap.add_argument("--still", type=float, default=0.0,
                     help="fraction of samples of a scene that hardly moves (a frame or still under 0-30%% of "
                          "the synthetic camera motion), where the frames around one help most")
+    ap.add_argument("--colour-weight", type=float, default=0.0,
+                    help="weight of a loss term on each output frame's mean error per channel (a colour cast), "
+                         "added to the mean absolute error (default 0: that alone)")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
@@ -158,6 +162,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.patch % SIZE_MULTIPLE:
         ap.error(f"--patch must be a multiple of {SIZE_MULTIPLE}")
+    if args.frames < 2 * MAX_DELAY + 1:
+        ap.error(f"--frames must be at least {2 * MAX_DELAY + 1} (the longest window)")
+    if args.colour_weight < 0:
+        ap.error("--colour-weight must be at least 0")
     if args.epochs < 1 or args.steps < 1:
         ap.error("--epochs and --steps must be at least 1")
     if args.workers < 1:
@@ -201,7 +209,7 @@ def main(argv=None):
         from vidclean.engine import use_bfloat16
 
         use_bfloat16(True)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss="mean_absolute_error",
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=denoising_loss(args.colour_weight),
                   jit_compile=args.precision == "float32")
 
     ckpt = out / "checkpoint"
