@@ -65,6 +65,21 @@ def test_cleans_the_noisy_sample_keeping_frames_rate_size_and_audio(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp file left
 
 
+def test_motion_fusion_adds_to_the_network_on_the_sample(tmp_path):
+    """The default (the network, then motion-compensated fusion) against --no-fusion (the network
+    alone), on the bundled clip's camera noise, lossless out."""
+    clean = read_clip(SAMPLES / "foliage_clean.mp4")
+    scores = {}
+    for extra in ([], ["--no-fusion"]):
+        out = tmp_path / f"out{len(extra)}.mkv"
+        r = vidclean(SAMPLES / "foliage_noisy.mp4", out, "--codec", "ffv1", *extra)
+        assert r.returncode == 0, r.stderr
+        cleaned = read_clip(out)
+        assert len(cleaned) == len(clean) == 30
+        scores[bool(extra)] = psnr(cleaned, clean)
+    assert scores[False] > scores[True] + 0.25, scores  # measured 28.09 against 27.53 dB
+
+
 @pytest.mark.parametrize("sigma", ["20", "auto"])
 def test_gaussian_noise_in_lossless_ffv1_is_cleaned_well(tmp_path, sigma):
     clean = read_clip(SAMPLES / "foliage_clean.mp4", 10)

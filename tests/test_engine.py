@@ -296,3 +296,24 @@ def test_presets_rank_by_quality_on_real_footage():
     # sigma 20 the steps are 0.9 and 2.0 dB)
     assert scores["quality"] > scores["balanced"] + 0.25 > scores["fast"] + 0.75, scores
     assert scores["fast"] > noisy_psnr + 3, (scores, noisy_psnr)
+
+
+def test_fusion_follows_the_network_and_parts_match_the_whole_run():
+    """With ``fusion`` the Denoiser's outputs are the network's, through MotionFusion, and a part
+    of the stream (``emit_from``) is cleaned as in the whole run."""
+    from vidclean.fusion import MotionFusion
+
+    seq = list(frames(12, 40, 28))
+    alone = [c for _, c in Denoiser(window=3, sigma=20).run(iter(seq))]
+    d = Denoiser(window=3, sigma=20, fusion=(2, 2))
+    out = list(d.run(iter(seq)))
+    assert [f.index for f, _ in out] == list(range(12)) and d.frames_done == 12 and d.mean_sigma == 20
+    f = MotionFusion(2, 2, d.fusion_flow)
+    expected = [image for c in alone for _, image in f.push(c, 20)] + [image for _, image in f.flush()]
+    assert all(np.array_equal(a, b) for (_, a), b in zip(out, expected))
+    assert d.reach() == (2, 3)
+    # only frames from 5 on emitted (the network cleans from 3, for the fusion): as in the whole
+    # run (tests/test_segments.py cleans real files in parts)
+    part = list(d.run(iter(seq), emit_from=5))
+    assert [f.index for f, _ in part] == list(range(5, 12)) and d.frames_done == 7
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, out[5:]))

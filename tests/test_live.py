@@ -293,6 +293,27 @@ def test_window_1_is_causal_output_t_does_not_depend_on_later_frames(denoiser):
     outputs.close()
 
 
+def test_live_fusion_uses_only_the_frames_before():
+    """``--fusion`` in the preview: each cleaned frame averaged with the 2 before it, never waiting
+    for one after."""
+    from vidclean.cli import build_live_parser
+    from vidclean.engine import Denoiser
+    from vidclean.registry import FUSION_RADIUS
+
+    assert build_live_parser().parse_args(["--fusion"]).fusion and not build_live_parser().parse_args([]).fusion
+    d = Denoiser("balanced", window=1, sigma=20, fusion=(FUSION_RADIUS, 0))
+    clean = synth_frame(0, 64, 48)
+    rng = np.random.default_rng(4)
+    frames = [Frame(i, i, i / 25, np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8))
+              for i in range(6)]
+    whole = [c for _, c in live.causal_run(d, frames)]
+    prefix = [c for _, c in live.causal_run(d, frames[:3])]
+    assert all(np.array_equal(a, b) for a, b in zip(prefix, whole))
+    alone = [c for _, c in live.causal_run(Denoiser("balanced", window=1, sigma=20), frames)]
+    assert np.array_equal(whole[0], alone[0])  # the first frame has none before it
+    assert np.mean([psnr(c, clean) for c in whole[2:]]) > np.mean([psnr(c, clean) for c in alone[2:]])
+
+
 # -- the camera backend --------------------------------------------------------------------
 
 

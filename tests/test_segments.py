@@ -10,7 +10,7 @@ from conftest import make_video, synth_frame
 from vidclean.cli import main
 from vidclean.data import read_clip
 from vidclean.job import make_denoiser
-from vidclean.registry import SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP
+from vidclean.registry import FUSION_RADIUS, SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP
 from vidclean.segments import clean_part, join_parts, part_suffix, plan_parts
 
 N = 300  # frames: parts at 0, 128 (the tail of 44 joins the part before)
@@ -28,7 +28,7 @@ def long_video(tmp_path_factory):
 
 
 def options(codec, **extra):
-    settings = dict(preset="balanced", window=5, sigma=None, weights=None, tile=None, precision="auto", codec=codec,
+    settings = dict(preset="balanced", window=5, sigma=None, no_fusion=False, weights=None, tile=None, precision="auto", codec=codec,
                     crf=None, pix_fmt=None, encoder_preset=None, overwrite=False, strict=False)
     return argparse.Namespace(**{**settings, **extra})
 
@@ -61,6 +61,10 @@ def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
     fixed = plan_parts(long_video, 100, window=5, auto_sigma=False)
     assert fixed[1].read_from == 128 - STATE_WARMUP
     assert plan_parts(long_video, 200, window=5, auto_sigma=True) is None  # shorter than two parts
+    # with the fusion the network also cleans 2 frames before the start (in the period before, read
+    # with its warm-up: here from the file's start) and 2 after the end
+    fused = plan_parts(long_video, 100, window=5, auto_sigma=False, fusion=2)
+    assert fused[1].read_from == 0 and len(fused[0].timestamps) == 128 + 2 + 2
 
 
 def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, tmp_path):
@@ -69,18 +73,20 @@ def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, 
         assert plan_parts(tmp_path / name, 100, window=5, auto_sigma=True) is None, name
 
 
-@pytest.mark.parametrize("sigma,window", [(None, 3), (15.0, 7)])
-def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_path, sigma, window):
+@pytest.mark.parametrize("sigma,window,fusion", [(None, 3, True), (15.0, 7, True), (15.0, 5, False)])
+def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_path, sigma, window, fusion):
     """Parts that seek to a keyframe inside the file, a middle part, a fixed and an estimated
     sigma: FFV1 frame for frame and the timestamps of the whole run."""
     whole = tmp_path / "whole.mkv"
-    extra = [] if sigma is None else ["--sigma", str(sigma)]
+    extra = ([] if sigma is None else ["--sigma", str(sigma)]) + ([] if fusion else ["--no-fusion"])
     assert main([str(vfr_video), str(whole), "--codec", "ffv1", "--window", str(window), *extra, "-q"]) == 0
-    opts = options("ffv1", window=window, sigma=sigma)
+    opts = options("ffv1", window=window, sigma=sigma, no_fusion=not fusion)
     denoiser = make_denoiser(opts)
-    parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None)
+    parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None, fusion=FUSION_RADIUS if fusion else 0)
     assert [(p.start, p.stop) for p in parts] == [(0, 128), (128, 256), (256, 420)]
-    assert parts[-1].read_from > 24  # its seek lands on a keyframe after the file's first
+    # its seek lands on a keyframe after the file's first (with the fusion it reads from the period
+    # before, from frame 20: a seek all the same)
+    assert parts[-1].read_from > (0 if fusion else 24)
     files = []
     for part in parts:
         files.append(str(tmp_path / f"part{part.index}.mkv"))
@@ -99,7 +105,7 @@ def test_parts_joined_equal_the_whole_run(long_video, tmp_path, codec, suffix):
     opts = options(codec)
     denoiser = make_denoiser(opts)
     files = []
-    for part in plan_parts(long_video, 128, window=5, auto_sigma=True):
+    for part in plan_parts(long_video, 128, window=5, auto_sigma=True, fusion=FUSION_RADIUS):
         files.append(str(tmp_path / f"part{part.index}{part_suffix(codec)}"))
         frames, _ = clean_part(str(long_video), part, denoiser, opts, files[-1])
         assert frames == part.frames

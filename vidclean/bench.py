@@ -120,11 +120,12 @@ def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
 
 
 def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto",
-                 window: int = 5, weights: str | None = None) -> np.ndarray:
+                 window: int = 5, weights: str | None = None, fusion: bool = True) -> np.ndarray:
     from vidclean.cli import main
 
     rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma), "--window", str(window),
-               "--preset", preset, "--precision", precision, "-y", "-q", *(["--weights", weights] if weights else [])])
+               "--preset", preset, "--precision", precision, "-y", "-q", *(["--weights", weights] if weights else []),
+               *([] if fusion else ["--no-fusion"])])
     if rc != 0:
         raise RuntimeError(f"vidclean exited {rc}")
     return read_clip(out_path)
@@ -212,6 +213,8 @@ def main(argv=None) -> int:
                     help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX)")
     ap.add_argument("--window", type=int, default=5,
                     help="vidclean's --window (default 5; 1 cleans each frame from it and the frames before)")
+    ap.add_argument("--no-fusion", action="store_true",
+                    help="vidclean's --no-fusion: the network's output alone, without the motion-compensated fusion")
     ap.add_argument("--weights", help="weights for the one preset given (e.g. a training run's best.weights.h5) "
                                       "instead of the shipped ones")
     args = ap.parse_args(argv)
@@ -235,7 +238,7 @@ def main(argv=None) -> int:
                 # level vidclean's own estimator reads (what --sigma auto uses)
                 sigma = level if args.noise == "gaussian" else estimate_clip_sigma(noisy)
                 row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma,
-                       **({"weights": args.weights} if args.weights else {})}
+                       **({"weights": args.weights} if args.weights else {}), **({"fusion": False} if args.no_fusion else {})}
                 row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
                 fidelity(row, "noisy", noisy, clean)
                 old = previous.get((name, level, len(clean), args.seed), {})
@@ -254,7 +257,7 @@ def main(argv=None) -> int:
                             continue
                         t = time.time()
                         out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset,
-                                           args.precision, args.window, args.weights)
+                                           args.precision, args.window, args.weights, not args.no_fusion)
                         record(preset + ("_auto" if method == "auto" else ""), out, t)
                 if "nlm" in args.methods:
                     mid = [len(noisy) // 2]

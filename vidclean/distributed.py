@@ -27,7 +27,7 @@ from vidclean.errors import VidcleanError
 INSTALL_HINT = "--ray needs Ray, an optional extra: pip install 'vidclean[ray]'"
 RETRIES = 3  # runs of a task after its worker died
 # the options a task needs (argparse's Namespace is reduced to these before it is sent)
-TASK_OPTIONS = ("preset", "window", "sigma", "weights", "tile", "precision", "codec", "crf", "pix_fmt",
+TASK_OPTIONS = ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision", "codec", "crf", "pix_fmt",
                 "encoder_preset", "strict")
 
 
@@ -64,7 +64,7 @@ def _denoiser(options):
     from vidclean.backend import load_keras
     from vidclean.job import make_denoiser
 
-    key = tuple(getattr(options, name) for name in ("preset", "window", "sigma", "weights", "tile", "precision"))
+    key = tuple(getattr(options, name) for name in ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision"))
     if key not in _LOADED:
         load_keras(1)  # a task holds one CPU
         _LOADED.clear()
@@ -123,6 +123,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
         return
     ray = import_ray()
     connect(ray, args.ray)
+    from vidclean.registry import FUSION_RADIUS
     from vidclean.segments import PartMismatch, join_parts, part_suffix, plan_parts
 
     options = argparse.Namespace(**{name: getattr(args, name) for name in TASK_OPTIONS}, overwrite=True)
@@ -154,7 +155,8 @@ def run_batch_ray(args, todo: list, bar) -> None:
     for entry in todo:
         job = FileJob(entry, time.time())
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
-        parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None)
+        parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None,
+                                                    0 if args.no_fusion else FUSION_RADIUS)
         if parts is None:
             submit_whole(job)
         else:

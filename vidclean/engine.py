@@ -30,11 +30,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from vidclean.fusion import MotionFusion
 from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
-from vidclean.registry import STATE_PERIOD, STATE_WARMUP, check_window, is_large_frame
+from vidclean.registry import FUSION_FLOW, STATE_PERIOD, STATE_WARMUP, check_window, is_large_frame
 from vidclean.window import sliding_windows
 
 # Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
@@ -294,13 +295,19 @@ class Denoiser:
     ``precision`` "auto" runs the convolutions in bfloat16 where the CPU has matrix units for it
     (``bfloat16_available``), "float32" always in float32; on TensorFlow this is a setting of the
     process (``use_bfloat16``), so Denoisers that live side by side should share it.
+    ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
+    and after it, warped onto it along the motion (``vidclean.fusion``); outputs then come
+    ``after`` frames later. None: the network's output as it is.
     ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
     per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
 
     def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None,
-                 tile: int | None = None, precision: str = "auto"):
+                 tile: int | None = None, precision: str = "auto", fusion: tuple[int, int] | None = None):
         self.window = check_window(window)
+        # (frames before, frames after) each cleaned frame is fused with (vidclean.fusion); None: not fused
+        self.fusion = fusion
+        self.fusion_flow = FUSION_FLOW.get(preset, "medium")
         if precision not in ("auto", "float32"):
             raise ValueError(f"precision must be 'auto' or 'float32', got {precision!r}")
         self.precision = "bfloat16" if precision == "auto" and bfloat16_available() else "float32"
@@ -386,16 +393,53 @@ class Denoiser:
         A part of a video: ``first`` is the index of the first frame given, and only frames from
         index ``emit_from`` on are cleaned and yielded. Given the frames from ``R - STATE_WARMUP -
         SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma), R being the restart at or
-        before ``emit_from`` (a multiple of STATE_PERIOD), up to ``window // 2`` past the last one
-        wanted, the outputs are those of a run over the whole video (the earlier frames only feed
-        the noise estimate and the ConvLSTM's warm-up).
+        before ``emit_from - before`` (a multiple of STATE_PERIOD; ``before``, ``after`` those of
+        ``fusion``, else 0), up to ``window // 2 + after`` past the last one wanted, the outputs are
+        those of a run over the whole video (the earlier frames only feed the noise estimate, the
+        ConvLSTM's warm-up and the fusion). ``reach`` says how far that is.
         """
-        k = self.window // 2
-        delay = np.full((1, 1), k / MAX_DELAY, np.float32)
         emit_from = first if emit_from is None else emit_from
-        self.tracker = SigmaTracker(first=first)  # a new stream: its own noise estimate and figures
         self.last_sigma = self.sigma_total = 0.0
         self.frames_done = 0
+        before, after = self.fusion or (0, 0)
+        cleaned = self._network_outputs(frames, read_ahead, pixels, first, max(first, emit_from - before))
+        try:
+            if self.fusion is None:
+                for _, frame, clean, sigma in cleaned:
+                    self._count(sigma)
+                    yield frame, clean
+                return
+            fusion = MotionFusion(before, after, self.fusion_flow)
+            for t, frame, clean, sigma in cleaned:
+                yield from self._emit(fusion.push(clean, sigma, (t, frame, sigma)), emit_from)
+            yield from self._emit(fusion.flush(), emit_from)
+        finally:
+            cleaned.close()
+
+    def reach(self) -> tuple[int, int]:
+        """(frames before, frames after) a frame's output depends on, besides the ConvLSTM's
+        warm-up and the noise estimate's history: the fusion's, and the window's look-ahead."""
+        before, after = self.fusion or (0, 0)
+        return before, after + self.window // 2
+
+    def _emit(self, fused, emit_from: int):
+        for (t, frame, sigma), clean in fused:
+            if t >= emit_from:
+                self._count(sigma)
+                yield frame, clean
+
+    def _count(self, sigma: float) -> None:
+        self.last_sigma = sigma
+        self.sigma_total += sigma
+        self.frames_done += 1
+
+    def _network_outputs(self, frames: Iterable[Frame], read_ahead: int, pixels: bool, first: int,
+                         emit_from: int) -> Iterator[tuple[int, Frame, np.ndarray, float]]:
+        """``(frame index, input frame, the network's cleaned RGB uint8, noise level)`` for each
+        frame from ``emit_from`` on."""
+        k = self.window // 2
+        delay = np.full((1, 1), k / MAX_DELAY, np.float32)
+        self.tracker = SigmaTracker(first=first)  # a new stream: its own noise estimate
         # frames before `start` are only measured for the noise estimate; from it, the warm-up of
         # the state that serves `emit_from`
         start = max(first, emit_from // STATE_PERIOD * STATE_PERIOD - STATE_WARMUP) if emit_from > first else first
@@ -422,7 +466,7 @@ class Denoiser:
                     near = None
                     if neighbours:  # (before is None only at the first frame of a window of one)
                         near = (centre if before is None else before, win[k + 1] if k else centre)
-                    yield centre.frame, self.decode(centre, tracks.state(t), delay, near)
+                    yield t, centre.frame, self.decode(centre, tracks.state(t), delay, near), centre.sigma
                 if not centre.large:  # a large frame keeps its tiles: they stand in for its features
                     centre.images = None
                 centre.frame = None
@@ -455,11 +499,7 @@ class Denoiser:
         )
         height, width = centre.size
         tiling = self.tiling(height + (-height % SIZE_MULTIPLE), width + (-width % SIZE_MULTIPLE))
-        clean = tiling.merge(outs)[:height, :width]
-        self.last_sigma = centre.sigma
-        self.sigma_total += centre.sigma
-        self.frames_done += 1
-        return clean
+        return tiling.merge(outs)[:height, :width]
 
 
 class StateTracks:

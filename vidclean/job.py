@@ -2,8 +2,8 @@
 
     result = clean_file("in.mp4", "out.mp4", options, progress=bar.update)
 
-``options`` carries the command line's cleaning options (preset, window, sigma, tile, precision,
-codec, crf, pix_fmt, encoder_preset, overwrite, strict). Decoding runs on a thread ahead of the
+``options`` carries the command line's cleaning options (preset, window, sigma, no_fusion, tile,
+precision, codec, crf, pix_fmt, encoder_preset, overwrite, strict). Decoding runs on a thread ahead of the
 model and encoding on one behind it; the output appears only once it is complete.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import is_large_frame, model_threads
+from vidclean.registry import FUSION_RADIUS, is_large_frame, model_threads
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
@@ -83,7 +83,12 @@ def make_denoiser(options):
     from vidclean.engine import Denoiser
 
     return Denoiser(options.preset, options.window, options.sigma, options.weights, tile=options.tile,
-                    precision=options.precision)
+                    precision=options.precision, fusion=fusion(options))
+
+
+def fusion(options) -> tuple[int, int] | None:
+    """The Denoiser's ``fusion`` for these options: FUSION_RADIUS frames each side, or None."""
+    return None if options.no_fusion else (FUSION_RADIUS, FUSION_RADIUS)
 
 
 def _intact(stream, path: str):

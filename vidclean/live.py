@@ -32,7 +32,7 @@ import numpy as np
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
-from vidclean.registry import model_threads
+from vidclean.registry import FUSION_RADIUS, model_threads
 from vidclean.writer import VideoWriter
 
 VIEWS = ("split", "clean", "raw")
@@ -613,7 +613,8 @@ def run_live(args) -> None:
         from vidclean.engine import Denoiser
 
         try:
-            denoiser = Denoiser(args.preset, window=1, sigma=args.sigma, weights=args.weights)
+            denoiser = Denoiser(args.preset, window=1, sigma=args.sigma, weights=args.weights,
+                                fusion=(FUSION_RADIUS, 0) if args.fusion else None)
         except (OSError, ValueError) as exc:  # weights missing or not this preset's
             raise VidcleanError(f"preset {args.preset}: cannot load its weights ({exc})") from None
         window = PreviewWindow(f"vidclean live - {info.path}")

@@ -75,6 +75,13 @@ PRESETS = {
     "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
 }
 
+# Motion-compensated fusion of the cleaned frames (vidclean.fusion), on unless --no-fusion:
+# each output is averaged with the FUSION_RADIUS cleaned frames before and after it, warped onto
+# it by optical flow of the DIS preset FUSION_FLOW[preset] (a live preview fuses with frames
+# before only: it cannot wait for the ones after)
+FUSION_RADIUS = 2
+FUSION_FLOW = {"fast": "ultrafast", "balanced": "medium", "quality": "medium"}
+
 # Networks that shipped before and that a preset's weights were warm-started from, kept so that
 # the training recipe in README (a chain of warm starts) can be run again:
 # ``vidclean train --preset quality-v1 ...``, then ``--preset quality-v2 --init-preset quality-v1``,

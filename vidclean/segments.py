@@ -9,9 +9,12 @@
 Parts begin at multiples of STATE_PERIOD frames, where the engine restarts its ConvLSTM state
 (warmed up on the STATE_WARMUP frames before). Each part is decoded from the keyframe before its
 history (the warm-up, and with ``--sigma auto`` the SIGMA_HISTORY frames before that, which the
-noise estimate of the warm-up's first frame reads) to ``window // 2`` frames past its end, so that every frame is cleaned exactly as a run over the
-whole file cleans it: the borders are invisible, and with a lossless codec the joined file is
-frame for frame the plain command's. A part is encoded alone (it starts with a keyframe), with
+noise estimate of the warm-up's first frame reads) to ``window // 2`` frames past its end, so that
+every frame is cleaned exactly as a run over the whole file cleans it. The motion-compensated
+fusion (``fusion`` frames each side) moves both ends out: the network cleans from ``fusion``
+frames before the start (their warm-up is that of the period before) to ``fusion`` past the end.
+The borders are invisible, and with a lossless codec the joined file is frame for frame the
+plain command's. A part is encoded alone (it starts with a keyframe), with
 the source's timestamps, into a container that gives them back as written (``part_suffix``);
 joining copies the packets into the final container with the source's audio.
 """
@@ -53,7 +56,7 @@ class Part:
     index: int
     start: int  # first frame cleaned (frame index in display order)
     stop: int  # one past the last frame cleaned
-    timestamps: tuple[int, ...]  # pts of the frames decoded: read_from .. stop + k - 1 (or the end)
+    timestamps: tuple[int, ...]  # pts of the frames decoded: read_from .. stop + k + fusion - 1 (or the end)
     read_from: int  # first frame decoded: the part's history
 
     @property
@@ -87,8 +90,10 @@ def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
     return sorted(stamps)
 
 
-def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool) -> list[Part] | None:
-    """The parts of ``path``: about ``part_frames`` frames each, at multiples of STATE_PERIOD.
+def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool,
+               fusion: int = 0) -> list[Part] | None:
+    """The parts of ``path``: about ``part_frames`` frames each, at multiples of STATE_PERIOD;
+    ``fusion`` is the Denoiser's fusion radius (frames each side), 0 without fusion.
 
     None when the file is cleaned whole: shorter than two parts, not in a container that seeks
     exactly (SEEKABLE_FORMATS), or its timestamps unknown.
@@ -107,8 +112,11 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     parts = []
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else n
-        read_from = max(0, start - history)
-        parts.append(Part(i, start, stop, tuple(stamps[read_from:min(n, stop + k)]), read_from))
+        # the fusion needs the network's outputs from `fusion` frames before the start, and those
+        # lie in the state period before it: that period's warm-up is read as well
+        first_cleaned = max(0, start - fusion)
+        read_from = max(0, first_cleaned // STATE_PERIOD * STATE_PERIOD - history)
+        parts.append(Part(i, start, stop, tuple(stamps[read_from:min(n, stop + k + fusion)]), read_from))
     return parts
 
 
