@@ -20,3 +20,10 @@ def test_without_affinity_the_core_count_is_used(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     assert model_threads("fast") == 3
     assert PRESETS["fast"].spare_a_core and not PRESETS["balanced"].spare_a_core
+
+
+def test_fast_is_not_fused_the_others_are_unless_asked_not_to():
+    from vidclean.registry import FUSION_RADIUS, fusion_radius
+
+    assert fusion_radius("fast") == 0 and fusion_radius("balanced") == fusion_radius("quality") == FUSION_RADIUS
+    assert fusion_radius("balanced", enabled=False) == 0

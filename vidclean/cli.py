@@ -104,7 +104,9 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "
-                        "it (optical flow): faster, but 0.3-1.2 dB lower PSNR (see README, Quality)")
+                        "it (optical flow; balanced and quality only, fast never fuses): faster, but 0.4-1.4 dB "
+                        "lower PSNR from sigma 10 and on camera noise; better on fine texture moving every which "
+                        "way with little noise (see README, Quality)")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
@@ -180,9 +182,9 @@ def build_live_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size, default=None, metavar="WxH",
                    help="scale the capture to this size (a camera is asked for it first)")
     p.add_argument("--fusion", action="store_true",
-                   help="average each cleaned frame with the 2 before it, warped along the motion (optical flow), "
-                        "as files are by default (there with the 2 after it too): cleaner, but each frame takes "
-                        "longer, so more are dropped (default: off)")
+                   help="average each cleaned frame with the 2 before it, warped along the motion (optical flow, "
+                        "DIS 'ultrafast' with the fast preset, else 'medium'), as files are by default (there with "
+                        "the 2 after it too): cleaner, but each frame takes longer, so more are dropped (default: off)")
     p.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
     p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")
     p.add_argument("--record-dir", default=".", metavar="DIR", help="where r saves recordings (default: .)")

@@ -123,7 +123,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
         return
     ray = import_ray()
     connect(ray, args.ray)
-    from vidclean.registry import FUSION_RADIUS
+    from vidclean.registry import fusion_radius
     from vidclean.segments import PartMismatch, join_parts, part_suffix, plan_parts
 
     options = argparse.Namespace(**{name: getattr(args, name) for name in TASK_OPTIONS}, overwrite=True)
@@ -156,7 +156,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
         job = FileJob(entry, time.time())
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
         parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None,
-                                                    0 if args.no_fusion else FUSION_RADIUS)
+                                                    fusion_radius(args.preset, not args.no_fusion))
         if parts is None:
             submit_whole(job)
         else:

@@ -296,8 +296,9 @@ class Denoiser:
     (``bfloat16_available``), "float32" always in float32; on TensorFlow this is a setting of the
     process (``use_bfloat16``), so Denoisers that live side by side should share it.
     ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
-    and after it, warped onto it along the motion (``vidclean.fusion``); outputs then come
-    ``after`` frames later. None: the network's output as it is.
+    and after it, warped onto it along the motion (``vidclean.fusion``, with the DIS preset
+    ``FUSION_FLOW[preset]``, "ultrafast" for a preset not there); outputs then come ``after``
+    frames later. None: the network's output as it is.
     ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
     per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
@@ -307,7 +308,7 @@ class Denoiser:
         self.window = check_window(window)
         # (frames before, frames after) each cleaned frame is fused with (vidclean.fusion); None: not fused
         self.fusion = fusion
-        self.fusion_flow = FUSION_FLOW.get(preset, "medium")
+        self.fusion_flow = FUSION_FLOW.get(preset, "ultrafast")
         if precision not in ("auto", "float32"):
             raise ValueError(f"precision must be 'auto' or 'float32', got {precision!r}")
         self.precision = "bfloat16" if precision == "auto" and bfloat16_available() else "float32"

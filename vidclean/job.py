@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import FUSION_RADIUS, is_large_frame, model_threads
+from vidclean.registry import fusion_radius, is_large_frame, model_threads
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
@@ -87,8 +87,9 @@ def make_denoiser(options):
 
 
 def fusion(options) -> tuple[int, int] | None:
-    """The Denoiser's ``fusion`` for these options: FUSION_RADIUS frames each side, or None."""
-    return None if options.no_fusion else (FUSION_RADIUS, FUSION_RADIUS)
+    """The Denoiser's ``fusion`` for these options: (r, r) frames before and after, or None."""
+    r = fusion_radius(options.preset, not options.no_fusion)
+    return (r, r) if r else None
 
 
 def _intact(stream, path: str):

@@ -78,9 +78,15 @@ PRESETS = {
 # Motion-compensated fusion of the cleaned frames (vidclean.fusion), on unless --no-fusion:
 # each output is averaged with the FUSION_RADIUS cleaned frames before and after it, warped onto
 # it by optical flow of the DIS preset FUSION_FLOW[preset] (a live preview fuses with frames
-# before only: it cannot wait for the ones after)
+# before only: it cannot wait for the ones after). "fast" does not fuse: even DIS's "ultrafast"
+# flow took about as long as its network, for a gain that left it below "balanced" without fusion
 FUSION_RADIUS = 2
-FUSION_FLOW = {"fast": "ultrafast", "balanced": "medium", "quality": "medium"}
+FUSION_FLOW = {"balanced": "medium", "quality": "medium"}
+
+
+def fusion_radius(preset: str, enabled: bool = True) -> int:
+    """Frames each side a preset's outputs are fused with (0: not fused)."""
+    return FUSION_RADIUS if enabled and preset in FUSION_FLOW else 0
 
 # Networks that shipped before and that a preset's weights were warm-started from, kept so that
 # the training recipe in README (a chain of warm starts) can be run again:
