@@ -105,3 +105,8 @@ def test_large_frames_take_their_flow_from_a_smaller_copy(clean, monkeypatch):
     panned = np.stack([np.roll(clean[0], (i, 3 * i), axis=(0, 1)) for i in range(8)])[:, 16:-16, 32:-32]
     cleaned = residual(panned, 4.0, seed=1)
     assert psnr(run(cleaned, 20), panned) > psnr(cleaned, panned) + 3
+
+
+def test_frames_too_small_for_the_flow_pass_unchanged(clean):
+    tiny = residual(clean[:4, :10, :40], 4.0, seed=4)  # 10 pixels high: DIS needs 12
+    assert np.array_equal(run(tiny, 20), tiny)

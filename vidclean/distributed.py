@@ -66,7 +66,10 @@ def _denoiser(options):
 
     key = tuple(getattr(options, name) for name in ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision"))
     if key not in _LOADED:
-        load_keras(1)  # a task holds one CPU
+        load_keras(1)  # a task holds one CPU: so do the fusion's OpenCV calls
+        import cv2
+
+        cv2.setNumThreads(1)
         _LOADED.clear()
         _LOADED[key] = make_denoiser(options)
     return _LOADED[key]

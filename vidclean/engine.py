@@ -13,7 +13,9 @@ can be cleaned alone exactly as in a whole run (``run(first=..., emit_from=...)`
 
 Decoding and the per-frame preparation (noise estimate, padding, tiling) run on a thread ahead
 of the model (vidclean.pipeline). Frames larger than a pixel budget go through the network in
-overlapping tiles, each with its own recurrent state, blended back with linear ramps.
+overlapping tiles, each with its own recurrent state, blended back with linear ramps. With
+``fusion`` the cleaned frames then go through vidclean.fusion (motion-compensated averaging with
+their neighbours), the model running on a thread of its own ahead of it.
 """
 
 from __future__ import annotations
@@ -307,6 +309,8 @@ class Denoiser:
                  tile: int | None = None, precision: str = "auto", fusion: tuple[int, int] | None = None):
         self.window = check_window(window)
         # (frames before, frames after) each cleaned frame is fused with (vidclean.fusion); None: not fused
+        if fusion is not None and min(fusion) < 0:
+            raise ValueError(f"fusion must be (before, after) with both >= 0, got {fusion}")
         self.fusion = fusion
         self.fusion_flow = FUSION_FLOW.get(preset, "ultrafast")
         if precision not in ("auto", "float32"):
@@ -386,13 +390,15 @@ class Denoiser:
             first: int = 0, emit_from: int | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
         """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order.
 
-        ``read_ahead`` frames are decoded and prepared on a thread ahead of the model; 0 reads
-        each frame only when the previous output has been taken (a live source wants that).
+        ``read_ahead`` frames are decoded and prepared on a thread ahead of the model, and with
+        ``fusion`` the model runs on a thread of its own, 2 frames ahead of the fusion; 0 reads each
+        frame only when the previous output has been taken (a live source wants that; with
+        ``fusion`` its ``after`` frames later).
         Without ``pixels`` the input frames come back without their RGB arrays (``rgb`` None),
         which a window of 4K frames need not hold.
 
         A part of a video: ``first`` is the index of the first frame given, and only frames from
-        index ``emit_from`` on are cleaned and yielded. Given the frames from ``R - STATE_WARMUP -
+        index ``emit_from`` on are yielded (the network cleans from ``emit_from - before``). Given the frames from ``R - STATE_WARMUP -
         SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma), R being the restart at or
         before ``emit_from - before`` (a multiple of STATE_PERIOD; ``before``, ``after`` those of
         ``fusion``, else 0), up to ``window // 2 + after`` past the last one wanted, the outputs are

@@ -1,9 +1,9 @@
 """Motion-compensated fusion of cleaned frames: the network's outputs, averaged along the motion.
 
     fusion = MotionFusion(before=2, after=2)
-    for tag, clean in fusion.push(image, tag):   # frames come out ``after`` frames later
+    for tag, clean in fusion.push(image, sigma, tag):   # frames come out ``after`` frames later
         ...
-    for tag, clean in fusion.flush():            # the last ones, at the end
+    for tag, clean in fusion.flush():                    # the last ones, at the end
         ...
 
 Each cleaned frame is averaged with its neighbours' cleaned frames (up to ``before`` earlier and
@@ -23,7 +23,8 @@ the second almost none, where averaging only blurs.
 
 Flow is computed once per pair of consecutive frames, both ways (on a smaller copy of frames
 above FLOW_PIXELS); the flow to a frame two away is composed from those, so the work per frame
-is two flows however many neighbours there are.
+is two flows however many neighbours there are. Frames under MIN_SIDE pixels on a side, which
+DIS cannot take, pass unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ FLOW_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.D
 # Frames above this many pixels get their flow from a copy scaled down by an integer factor to at
 # most this (1080p: half size; 4K: a third)
 FLOW_PIXELS = 1280 * 720
+# Frames narrower or lower than this are not fused (DIS needs at least 12 pixels on a side)
+MIN_SIDE = 16
 # Side of the box over which a pixel's difference to a warped neighbour is averaged
 PATCH = 5
 # tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), CAP_BASE + CAP_SLOPE * sigma). On the
@@ -86,7 +89,7 @@ class MotionFusion:
         if scale > 1:
             gray = cv2.resize(gray, (gray.shape[1] // scale, gray.shape[0] // scale), interpolation=cv2.INTER_AREA)
         entry = _Entry(image, gray, sigma, tag)
-        if self.entries and (self.before or self.after):
+        if self.entries and (self.before or self.after) and min(image.shape[:2]) >= MIN_SIDE:
             last = self.entries[-1]
             last.forward = self.dis.calc(last.gray, entry.gray, None)
             last.backward = self.dis.calc(entry.gray, last.gray, None)
@@ -143,13 +146,14 @@ class MotionFusion:
                 total = total + cv2.remap(f, grid + total, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if size is not None and total.shape[:2] != size:
             h, w = size
-            total = cv2.resize(total, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(w / total.shape[1])
+            scale = np.array([w / total.shape[1], h / total.shape[0]], np.float32)  # (x, y)
+            total = cv2.resize(total, (w, h), interpolation=cv2.INTER_LINEAR) * scale
         return total
 
     def fuse(self, i: int) -> np.ndarray:
         centre = self.entries[i]
         lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
-        if lo == hi:
+        if lo == hi or min(centre.image.shape[:2]) < MIN_SIDE:
             return centre.image
         h, w = centre.image.shape[:2]
         grid = self._grid(h, w)

@@ -113,7 +113,8 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else n
         # the fusion needs the network's outputs from `fusion` frames before the start, and those
-        # lie in the state period before it: that period's warm-up is read as well
+        # lie in the state period before it: that whole period and its warm-up are read as well
+        # (about STATE_PERIOD + STATE_WARMUP more frames through the encoder and the ConvLSTM)
         first_cleaned = max(0, start - fusion)
         read_from = max(0, first_cleaned // STATE_PERIOD * STATE_PERIOD - history)
         parts.append(Part(i, start, stop, tuple(stamps[read_from:min(n, stop + k + fusion)]), read_from))
