@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vidclean.engine import Denoiser
     from vidclean.reader import open_video
+    from vidclean.registry import fusion_radius
     from vidclean.writer import VideoWriter
 
     samples = []
@@ -89,7 +90,8 @@ def main(argv=None) -> int:
         start = time.time()
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
-            denoiser = Denoiser("balanced", args.window, sigma)
+            r = fusion_radius("balanced")  # as the command line cleans: with the fusion
+            denoiser = Denoiser("balanced", args.window, sigma, fusion=(r, r))
             count = 0
             for frame, clean in denoiser.run(stream):
                 writer.write(clean, frame.pts)
