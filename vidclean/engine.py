@@ -398,12 +398,13 @@ class Denoiser:
         which a window of 4K frames need not hold.
 
         A part of a video: ``first`` is the index of the first frame given, and only frames from
-        index ``emit_from`` on are yielded (the network cleans from ``emit_from - before``). Given the frames from ``R - STATE_WARMUP -
-        SIGMA_HISTORY`` (without the SIGMA_HISTORY with a fixed sigma), R being the restart at or
-        before ``emit_from - before`` (a multiple of STATE_PERIOD; ``before``, ``after`` those of
-        ``fusion``, else 0), up to ``window // 2 + after`` past the last one wanted, the outputs are
-        those of a run over the whole video (the earlier frames only feed the noise estimate, the
-        ConvLSTM's warm-up and the fusion). ``reach`` says how far that is.
+        index ``emit_from`` on are yielded (the network cleans from ``emit_from - before``). Given
+        the frames from ``R - STATE_WARMUP - SIGMA_HISTORY`` (without the SIGMA_HISTORY with a
+        fixed sigma), R being the restart at or before ``emit_from - before`` (a multiple of
+        STATE_PERIOD; ``before``, ``after`` those of ``fusion``, else 0), up to ``window // 2 +
+        after`` past the last one wanted, the outputs are those of a run over the whole video (the
+        earlier frames only feed the noise estimate, the ConvLSTM's warm-up and the fusion).
+        ``reach`` says how far that is.
         """
         emit_from = first if emit_from is None else emit_from
         self.last_sigma = self.sigma_total = 0.0
