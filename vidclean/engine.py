@@ -290,7 +290,7 @@ class Denoiser:
     """Cleans a stream of frames with a preset's network.
 
     ``window`` is the odd number of frames each output sees (``2k+1``, at most
-    ``2*MAX_DELAY+1``); ``sigma`` is the noise level on the 0-255 scale, or ``None`` to estimate
+    ``MAX_WINDOW``); ``sigma`` is the noise level on the 0-255 scale, or ``None`` to estimate
     it from the frames as they arrive (median of the last 25 per-frame estimates).
     ``tile`` is the largest tile side in pixels, or ``None`` to tile only frames above the pixel
     budget that the free memory allows (``tile_budget``).

@@ -14,6 +14,7 @@ SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net: frames are padded to 
 # reader, writer and encoder hold fewer of them.
 LARGE_FRAME_PIXELS = 1920 * 1088
 MAX_DELAY = 3  # largest look-ahead k the decoder was trained for: windows up to 2*3+1 = 7 frames
+MAX_WINDOW = 2 * MAX_DELAY + 1  # the longest window, in frames
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # The ConvLSTM state restarts every STATE_PERIOD frames (by frame index), warmed up from zero on
 # the STATE_WARMUP frames before (the networks train on 7-frame clips from a zero state, so 8
@@ -104,9 +105,9 @@ def net_config(name: str) -> NetConfig:
 
 
 def check_window(window: int) -> int:
-    """The window length if the networks support it (odd, 1 to 2*MAX_DELAY+1), else ValueError."""
+    """The window length if the networks support it (odd, 1 to MAX_WINDOW), else ValueError."""
     if window < 1 or window % 2 == 0 or window // 2 > MAX_DELAY:
-        raise ValueError(f"window must be odd, between 1 and {2 * MAX_DELAY + 1}; got {window}")
+        raise ValueError(f"window must be odd, between 1 and {MAX_WINDOW}; got {window}")
     return window
 
 

@@ -26,7 +26,7 @@ from vidclean.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, Cl
 from vidclean.losses import denoising_loss
 from vidclean.metrics import psnr
 from vidclean.model import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
-from vidclean.registry import FORMER, net_config
+from vidclean.registry import FORMER, MAX_WINDOW, net_config
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 
 VAL_SIGMAS = (10, 20, 30, 50)
@@ -132,7 +132,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=200, help="steps per epoch")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=7, help="clip length per sample (>= 2*MAX_DELAY+1)")
+    ap.add_argument("--frames", type=int, default=7, help=f"clip length per sample (>= {MAX_WINDOW})")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=0,
                     help="steps of linear learning-rate warm-up from 0 before the cosine decay (eases a warm start)")
@@ -162,8 +162,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.patch % SIZE_MULTIPLE:
         ap.error(f"--patch must be a multiple of {SIZE_MULTIPLE}")
-    if args.frames < 2 * MAX_DELAY + 1:
-        ap.error(f"--frames must be at least {2 * MAX_DELAY + 1} (the longest window)")
+    if args.frames < MAX_WINDOW:
+        ap.error(f"--frames must be at least {MAX_WINDOW} (the longest window)")
     if args.colour_weight < 0:
         ap.error("--colour-weight must be at least 0")
     if args.epochs < 1 or args.steps < 1:
