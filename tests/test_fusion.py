@@ -67,6 +67,13 @@ def test_frames_that_agree_to_within_alignment_pass_unchanged(clean):
     assert np.array_equal(run(still, 10), still)
 
 
+def test_moving_frames_told_they_are_noise_free_pass_unchanged(clean):
+    # the foliage moves: aligned, its frames differ by more than the FLOOR, but at a noise level
+    # of 0 there is nothing to average out, and the cap on tau is 0
+    assert fusion.fusion_cap(0.0) == 0.0
+    assert np.array_equal(run(clean[:6], 0.0), clean[:6])
+
+
 def test_a_cut_to_another_scene_is_not_blended_in(clean):
     cut = np.concatenate([clean[:6], (clean[6:] * 0.5).astype(np.uint8)])  # a darker scene from frame 6
     cleaned = residual(cut, 4.0, seed=3)

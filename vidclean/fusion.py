@@ -45,26 +45,38 @@ FLOW_PIXELS = 1280 * 720
 MIN_SIDE = 16
 # Side of the box over which a pixel's difference to a warped neighbour is averaged
 PATCH = 5
-# tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), CAP_BASE + CAP_SLOPE * sigma). On the
-# validation clips (balanced, quality) FLOOR 1.0 left noise-free input as it was (q25 there: 0.5)
-# and cost at most 0.11 dB at Gaussian sigma 5; TAU_SCALE 5 gained 0.4-1.4 dB from sigma 10 and
-# on camera noise (4 and 6: within 0.1 dB). The cap, from the noise level the network was told,
-# limits how much a pair that agrees poorly everywhere (fine texture moving every which way, where
-# the flow fails) is blended in. Its base is a compromise: on the validation clips' camera noise
-# 6 gained 0.02-0.17 dB more than 4, on the bundled foliage clip with no noise added 4 lost 1.1 dB
-# against the network alone and 6 lost 1.5 (3: 0.9, but 0.15 dB less on camera noise)
-FLOOR, TAU_SCALE = 1.0, 5.0
-CAP_BASE, CAP_SLOPE = 4.0, 0.3
+# tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), fusion_cap(sigma)). FLOOR 1.0 is what
+# alignment alone leaves on smooth footage (q25 0.9 on the validation clip "walk" with no noise
+# added). TAU_SCALE 10 gained 0.05-0.13 dB over 5 for "quality" at Gaussian sigma 10-50 and
+# 0.01-0.03 on camera noise, and cost it 0.03 at sigma 5 ("balanced", whose tau the cap mostly
+# sets: within 0.05 dB either way); 5 had gained 0.4-1.4 dB over no fusion from sigma 10 and on
+# camera noise. The cap, from the noise level the network was told, limits how much a pair that
+# agrees poorly everywhere (fine texture moving every which way, where the flow fails) is blended
+# in. Its base is a compromise: on the validation clips' camera noise 6 gained 0.02-0.17 dB more
+# than 4, on the bundled foliage clip with no noise added 4 lost 1.1 dB against the network alone
+# and 6 lost 1.5 (3: 0.9, but 0.15 dB less on camera noise). Below a level of CAP_RAMP the base
+# shrinks to zero with it: clean detailed footage ("city", "bus": q25 1.7-2.7 from alignment alone)
+# has nothing to average out: with the full base, "quality" told a sigma of 0 lost 5.3 dB on the
+# validation clips with no noise added (44.2 against 49.6; now unchanged; told the blind estimate,
+# 0.4-0.9, it loses 1.4 instead of 4.9). The benchmark's weakest camera noise reads 2.9-3.2.
+FLOOR, TAU_SCALE = 1.0, 10.0
+CAP_BASE, CAP_SLOPE, CAP_RAMP = 4.0, 0.3, 2.0
 # A pixel whose flow, there and back, misses by this many pixels counts as a difference of tau
 LOOP_MISS = 1.0
 
 
+def fusion_cap(sigma: float) -> float:
+    """The largest tau for a noise level (0-255); nothing is fused at a level of 0."""
+    return CAP_BASE * min(1.0, sigma / CAP_RAMP) + CAP_SLOPE * sigma
+
+
 class _Entry:
-    __slots__ = ("image", "gray", "sigma", "tag", "forward", "backward")
+    __slots__ = ("image", "gray", "sigma", "tag", "forward", "backward", "composed")
 
     def __init__(self, image, gray, sigma, tag):
         self.image, self.gray, self.sigma, self.tag = image, gray, sigma, tag
         self.forward = self.backward = None  # flow to the next frame / from the next frame back
+        self.composed = {}  # flows to frames further away, by offset: each is composed once
 
 
 class MotionFusion:
@@ -136,14 +148,16 @@ class MotionFusion:
         in j; composed hop by hop from the consecutive frames' flows, then brought to ``size``
         (height, width) if the flow was computed on a smaller copy."""
         step = 1 if j > i else -1
-        grid = self._grid(*self.entries[i].gray.shape)
-        total = None
-        for a in range(i, j, step):
-            f = self.entries[a].forward if step > 0 else self.entries[a - 1].backward
-            if total is None:
-                total = f
-            else:  # the next hop's flow, read where the path so far has arrived
-                total = total + cv2.remap(f, grid + total, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        total = self.entries[i].forward if step > 0 else self.entries[i - 1].backward
+        if abs(j - i) > 1:
+            cache = self.entries[i].composed
+            if j - i not in cache:  # the path to the frame before j, then the last hop from where it arrived
+                last = self.entries[j - 1].forward if step > 0 else self.entries[j].backward
+                total = self.flow_to(i, j - step)
+                grid = self._grid(*self.entries[i].gray.shape)
+                cache[j - i] = total + cv2.remap(last, grid + total, None, cv2.INTER_LINEAR,
+                                                 borderMode=cv2.BORDER_REPLICATE)
+            total = cache[j - i]
         if size is not None and total.shape[:2] != size:
             h, w = size
             scale = np.array([w / total.shape[1], h / total.shape[0]], np.float32)  # (x, y)
@@ -169,7 +183,7 @@ class MotionFusion:
             diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, centre.image), cv2.COLOR_RGB2GRAY), cv2.CV_32F,
                                  (PATCH, PATCH))
             agree = float(np.percentile(diff[::4, ::4], 25))
-            cap = CAP_BASE + CAP_SLOPE * centre.sigma
+            cap = fusion_cap(centre.sigma)
             tau = min(TAU_SCALE * math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0)), cap)
             if tau < 0.05 or agree > cap:  # nothing left to average out; or another scene
                 continue
