@@ -61,10 +61,11 @@ def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
     fixed = plan_parts(long_video, 100, window=5, auto_sigma=False)
     assert fixed[1].read_from == 128 - STATE_WARMUP
     assert plan_parts(long_video, 200, window=5, auto_sigma=True) is None  # shorter than two parts
-    # with the fusion the network also cleans 2 frames before the start (in the period before, read
-    # with its warm-up: here from the file's start) and 2 after the end
+    # with the fusion a part starts 2 frames after the restart, so that the network cleans from the
+    # restart (the 2 frames before the start), and it reads 2 more after its end
     fused = plan_parts(long_video, 100, window=5, auto_sigma=False, fusion=2)
-    assert fused[1].read_from == 0 and len(fused[0].timestamps) == 128 + 2 + 2
+    assert [(p.start, p.stop) for p in fused] == [(0, 130), (130, N)]
+    assert fused[1].read_from == 128 - STATE_WARMUP and len(fused[0].timestamps) == 130 + 2 + 2
 
 
 def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, tmp_path):
@@ -83,10 +84,9 @@ def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_pa
     opts = options("ffv1", window=window, sigma=sigma, no_fusion=not fusion)
     denoiser = make_denoiser(opts)
     parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None, fusion=FUSION_RADIUS if fusion else 0)
-    assert [(p.start, p.stop) for p in parts] == [(0, 128), (128, 256), (256, 420)]
-    # its seek lands on a keyframe after the file's first (with the fusion it reads from the period
-    # before, from frame 20: a seek all the same)
-    assert parts[-1].read_from > (0 if fusion else 24)
+    r = FUSION_RADIUS if fusion else 0
+    assert [(p.start, p.stop) for p in parts] == [(0, 128 + r), (128 + r, 256 + r), (256 + r, 420)]
+    assert parts[-1].read_from > 24  # its seek lands on a keyframe after the file's first
     files = []
     for part in parts:
         files.append(str(tmp_path / f"part{part.index}.mkv"))

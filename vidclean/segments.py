@@ -6,13 +6,13 @@
         clean_part("long.mp4", part, denoiser, options, name)
     join_parts("long.mp4", names, "clean.mp4", options)
 
-Parts begin at multiples of STATE_PERIOD frames, where the engine restarts its ConvLSTM state
-(warmed up on the STATE_WARMUP frames before). Each part is decoded from the keyframe before its
-history (the warm-up, and with ``--sigma auto`` the SIGMA_HISTORY frames before that, which the
-noise estimate of the warm-up's first frame reads) to ``window // 2`` frames past its end, so that
-every frame is cleaned exactly as a run over the whole file cleans it. The motion-compensated
-fusion (``fusion`` frames each side) moves both ends out: the network cleans from ``fusion``
-frames before the start (their warm-up is that of the period before) to ``fusion`` past the end.
+Parts begin where the engine restarts its ConvLSTM state (at multiples of STATE_PERIOD frames,
+warmed up on the STATE_WARMUP frames before), plus the motion-compensated fusion's radius
+(``fusion`` frames each side; the network cleans from ``fusion`` frames before a part's start,
+so from the restart itself, to ``fusion`` past its end). Each part is decoded from the keyframe
+before its history (the warm-up, and with ``--sigma auto`` the SIGMA_HISTORY frames before that,
+which the noise estimate of the warm-up's first frame reads) to ``window // 2 + fusion`` frames
+past its end, so that every frame is cleaned exactly as a run over the whole file cleans it.
 The borders are invisible, and with a lossless codec the joined file is frame for frame the
 plain command's. A part is encoded alone (it starts with a keyframe), with
 the source's timestamps, into a container that gives them back as written (``part_suffix``);
@@ -92,8 +92,9 @@ def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
 
 def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool,
                fusion: int = 0) -> list[Part] | None:
-    """The parts of ``path``: about ``part_frames`` frames each, at multiples of STATE_PERIOD;
-    ``fusion`` is the Denoiser's fusion radius (frames each side), 0 without fusion.
+    """The parts of ``path``: about ``part_frames`` frames each, starting ``fusion`` frames after
+    multiples of STATE_PERIOD (the first at 0); ``fusion`` is the Denoiser's fusion radius
+    (frames each side), 0 without fusion.
 
     None when the file is cleaned whole: shorter than two parts, not in a container that seeks
     exactly (SEEKABLE_FORMATS), or its timestamps unknown.
@@ -104,7 +105,9 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     if stamps is None or len(set(stamps)) != len(stamps) or len(stamps) < 2 * step:
         return None
     n = len(stamps)
-    starts = list(range(0, n, step))
+    # a start `fusion` frames after a restart: the network's first output the part needs is then
+    # the restart's own, and no frame of the period before has to be cleaned
+    starts = [0] + [s + fusion for s in range(step, n, step)]
     if n - starts[-1] < step // 2:  # a short tail joins the part before
         starts.pop()
     # the state's warm-up, and for each frame of it the frames its noise estimate reads
@@ -112,10 +115,7 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
     parts = []
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else n
-        # the fusion needs the network's outputs from `fusion` frames before the start, and those
-        # lie in the state period before it: that whole period and its warm-up are read as well
-        # (about STATE_PERIOD + STATE_WARMUP more frames through the encoder and the ConvLSTM)
-        first_cleaned = max(0, start - fusion)
+        first_cleaned = max(0, start - fusion)  # the fusion's first neighbour: a restart, or 0
         read_from = max(0, first_cleaned // STATE_PERIOD * STATE_PERIOD - history)
         parts.append(Part(i, start, stop, tuple(stamps[read_from:min(n, stop + k + fusion)]), read_from))
     return parts
