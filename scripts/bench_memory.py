@@ -69,6 +69,7 @@ def main(argv=None) -> int:
                    help="frame numbers at which memory is recorded (the last frame always is)")
     p.add_argument("--output", default="mp4", choices=["mp4", "mkv"],
                    help="output container (default mp4; MP4 keeps its sample index in memory until the end)")
+    p.add_argument("--no-fusion", action="store_true", help="the network alone, as `vidclean --no-fusion` cleans")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     width, height = map(int, args.size.lower().split("x"))
@@ -90,8 +91,8 @@ def main(argv=None) -> int:
         start = time.time()
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
-            r = fusion_radius("balanced")  # as the command line cleans: with the fusion
-            denoiser = Denoiser("balanced", args.window, sigma, fusion=(r, r))
+            r = fusion_radius("balanced", not args.no_fusion)  # as the command line cleans: with the fusion
+            denoiser = Denoiser("balanced", args.window, sigma, fusion=(r, r) if r else None)
             count = 0
             for frame, clean in denoiser.run(stream):
                 writer.write(clean, frame.pts)
@@ -109,6 +110,7 @@ def main(argv=None) -> int:
     last = samples[-1]
     result = {
         "frames": count, "size": [width, height], "window": args.window, "sigma": args.sigma, "output": args.output,
+        "fusion": not args.no_fusion,
         "frames_lost": lost, "output_bytes": out_size,
         "seconds": round(time.time() - start, 1), "fps": round(count / (time.time() - start), 2),
         "baseline_before_model": baseline, "samples": samples,
