@@ -91,7 +91,7 @@ def main(argv=None) -> int:
         start = time.time()
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
-            r = fusion_radius("balanced", not args.no_fusion)  # as the command line cleans: with the fusion
+            r = fusion_radius("balanced", not args.no_fusion)  # as the command line cleans (fused unless --no-fusion)
             denoiser = Denoiser("balanced", args.window, sigma, fusion=(r, r) if r else None)
             count = 0
             for frame, clean in denoiser.run(stream):

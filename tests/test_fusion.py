@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -70,8 +71,34 @@ def test_frames_that_agree_to_within_alignment_pass_unchanged(clean):
 def test_moving_frames_told_they_are_noise_free_pass_unchanged(clean):
     # the foliage moves: aligned, its frames differ by more than the FLOOR, but at a noise level
     # of 0 there is nothing to average out, and the cap on tau is 0
-    assert fusion.fusion_cap(0.0) == 0.0
+    assert fusion.fusion_cap(0.0) == 0.0 and fusion.fusion_cap(1.0) == pytest.approx(2.3)
+    assert fusion.fusion_cap(2.0) == pytest.approx(fusion.fusion_cap(2.0 + 1e-9))  # the ramp joins the line
     assert np.array_equal(run(clean[:6], 0.0), clean[:6])
+
+
+def test_flows_to_frames_further_away_are_composed_hop_by_hop(clean):
+    # each composed flow is cached on its frame; it must be the flow of the hops, each read where
+    # the path so far has arrived
+    f = MotionFusion(before=3, after=3)
+    for i, frame in enumerate(residual(clean[:7], 6.0, seed=4)):
+        f.push(frame, 20, i)
+    grid = f._grid(*f.entries[0].gray.shape)
+
+    def hops(i, j):
+        step = 1 if j > i else -1
+        total = None
+        for a in range(i, j, step):
+            hop = f.entries[a].forward if step > 0 else f.entries[a - 1].backward
+            total = hop if total is None else total + cv2.remap(hop, grid + total, None, cv2.INTER_LINEAR,
+                                                                 borderMode=cv2.BORDER_REPLICATE)
+        return total
+
+    n = len(f.entries)  # the frames still held (the first ones fused have left)
+    assert n >= 4 and any(e.composed for e in f.entries)  # some composed while fusing
+    for i in range(n):
+        for j in range(n):
+            if i != j:  # computed (or cached) now, then from the cache
+                assert np.array_equal(f.flow_to(i, j), hops(i, j)) and np.array_equal(f.flow_to(i, j), hops(i, j)), (i, j)
 
 
 def test_a_cut_to_another_scene_is_not_blended_in(clean):

@@ -66,6 +66,7 @@ def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
     fused = plan_parts(long_video, 100, window=5, auto_sigma=False, fusion=2)
     assert [(p.start, p.stop) for p in fused] == [(0, 130), (130, N)]
     assert fused[1].read_from == 128 - STATE_WARMUP and len(fused[0].timestamps) == 130 + 2 + 2
+    assert plan_parts(long_video, 100, window=5, auto_sigma=True, fusion=2)[1].read_from == 128 - STATE_WARMUP - SIGMA_HISTORY
 
 
 def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, tmp_path):
@@ -86,7 +87,8 @@ def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_pa
     parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None, fusion=FUSION_RADIUS if fusion else 0)
     r = FUSION_RADIUS if fusion else 0
     assert [(p.start, p.stop) for p in parts] == [(0, 128 + r), (128 + r, 256 + r), (256 + r, 420)]
-    assert parts[-1].read_from > 24  # its seek lands on a keyframe after the file's first
+    # its seek lands on a keyframe after the file's first; no period before its own is read
+    assert parts[-1].read_from == 256 - STATE_WARMUP - (SIGMA_HISTORY if sigma is None else 0)
     files = []
     for part in parts:
         files.append(str(tmp_path / f"part{part.index}.mkv"))

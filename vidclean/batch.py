@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or an address such as ray://head:10001; needs pip install 'vidclean[ray]'")
     p.add_argument("--segment-frames", type=_positive, default=1024, metavar="N",
                    help="with --ray, MP4/MOV and Matroska videos of at least two parts are cut into parts "
-                        "of N frames (rounded up to a multiple of 128), cleaned on different workers and "
+                        "of about N frames (N rounded up to a multiple of 128), cleaned on different workers and "
                         "joined (default: 1024)")
     add_cleaning_options(p)
     return p

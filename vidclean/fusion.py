@@ -47,7 +47,7 @@ MIN_SIDE = 16
 PATCH = 5
 # tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), fusion_cap(sigma)). FLOOR 1.0 is what
 # alignment alone leaves on smooth footage (q25 0.9 on the validation clip "walk" with no noise
-# added). TAU_SCALE 10 gained 0.05-0.13 dB over 5 for "quality" at Gaussian sigma 10-50 and
+# added). TAU_SCALE 10 gained 0.05-0.15 dB over 5 for "quality" at Gaussian sigma 10-50 and
 # 0.01-0.03 on camera noise, and cost it 0.03 at sigma 5 ("balanced", whose tau the cap mostly
 # sets: within 0.05 dB either way); 5 had gained 0.4-1.4 dB over no fusion from sigma 10 and on
 # camera noise. The cap, from the noise level the network was told, limits how much a pair that
