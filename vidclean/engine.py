@@ -404,7 +404,6 @@ class Denoiser:
         STATE_PERIOD; ``before``, ``after`` those of ``fusion``, else 0), up to ``window // 2 +
         after`` past the last one wanted, the outputs are those of a run over the whole video (the
         earlier frames only feed the noise estimate, the ConvLSTM's warm-up and the fusion).
-        ``reach`` says how far that is.
         """
         emit_from = first if emit_from is None else emit_from
         self.last_sigma = self.sigma_total = 0.0
@@ -429,12 +428,6 @@ class Denoiser:
                 ahead.close()  # its thread stops before the network's generator is closed
         finally:
             cleaned.close()
-
-    def reach(self) -> tuple[int, int]:
-        """(frames before, frames after) a frame's output depends on, besides the ConvLSTM's
-        warm-up and the noise estimate's history: the fusion's, and the window's look-ahead."""
-        before, after = self.fusion or (0, 0)
-        return before, after + self.window // 2
 
     def _emit(self, fused, emit_from: int):
         for (t, frame, sigma), clean in fused:
