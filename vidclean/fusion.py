@@ -165,14 +165,29 @@ class MotionFusion:
         return total
 
     def fuse(self, i: int) -> np.ndarray:
+        """Entry ``i``'s image averaged with its weighted neighbours (``weighted_neighbours``)."""
+        centre = self.entries[i]
+        h, w = centre.image.shape[:2]
+        total = weights = None
+        for _, _, warped, weight in self.weighted_neighbours(i):
+            if total is None:
+                total, weights = centre.image.astype(np.float32), np.ones((h, w), np.float32)
+            cv2.accumulateProduct(warped.astype(np.float32), cv2.merge([weight] * 3), total)
+            cv2.accumulate(weight, weights)
+        if total is None:  # no neighbour, or none that agrees
+            return centre.image
+        return np.clip(np.rint(total / weights[..., None]), 0, 255).astype(np.uint8)
+
+    def weighted_neighbours(self, i: int):
+        """For each neighbour of entry ``i`` that is blended in: (its index in ``entries``, where
+        each of i's pixels lies in it, its image warped onto i, the per-pixel weight); the
+        centre's own weight is 1."""
         centre = self.entries[i]
         lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
         if lo == hi or min(centre.image.shape[:2]) < MIN_SIDE:
-            return centre.image
+            return
         h, w = centre.image.shape[:2]
         grid = self._grid(h, w)
-        total = centre.image.astype(np.float32)
-        weights = np.ones((h, w), np.float32)
         for j in range(lo, hi + 1):
             if j == i:
                 continue
@@ -192,7 +207,4 @@ class MotionFusion:
             diff += cv2.magnitude(loop[..., 0], loop[..., 1]) * np.float32(tau / LOOP_MISS)
             weight = cv2.exp(cv2.multiply(diff, diff, scale=-1.0 / tau**2))
             inside = cv2.inRange(where, (0.0, 0.0), (w - 1.0, h - 1.0))  # not from outside the frame
-            weight = cv2.bitwise_and(weight, weight, mask=inside)
-            cv2.accumulateProduct(warped.astype(np.float32), cv2.merge([weight] * 3), total)
-            cv2.accumulate(weight, weights)
-        return np.clip(np.rint(total / weights[..., None]), 0, 255).astype(np.uint8)
+            yield j, where, warped, cv2.bitwise_and(weight, weight, mask=inside)
