@@ -6,10 +6,10 @@
         clean_part("long.mp4", part, denoiser, options, name)
     join_parts("long.mp4", names, "clean.mp4", options)
 
-Parts after the first begin where the engine restarts its ConvLSTM state (at multiples of STATE_PERIOD frames,
-warmed up on the STATE_WARMUP frames before), plus the motion-compensated fusion's radius
-(``fusion`` frames each side; the network cleans from ``fusion`` frames before a part's start,
-so from the restart itself, to ``fusion`` past its end). Each part is decoded from the keyframe
+Parts after the first begin where the engine restarts its ConvLSTM state (at multiples of
+STATE_PERIOD frames, warmed up on the STATE_WARMUP frames before), plus the motion-compensated
+fusion's radius (``fusion`` frames each side; the network cleans from ``fusion`` frames before a
+part's start, so from the restart itself, to ``fusion`` past its end). Each part is decoded from the keyframe
 before its history (the warm-up, and with ``--sigma auto`` the SIGMA_HISTORY frames before that,
 which the noise estimate of the warm-up's first frame reads) to ``window // 2 + fusion`` frames
 past its end, so that every frame is cleaned exactly as a run over the whole file cleans it.
