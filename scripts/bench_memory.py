@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vidclean.engine import Denoiser
     from vidclean.reader import open_video
-    from vidclean.registry import fusion_radius
+    from vidclean.job import fusion
     from vidclean.writer import VideoWriter
 
     samples = []
@@ -91,8 +91,9 @@ def main(argv=None) -> int:
         start = time.time()
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
-            r = fusion_radius("balanced", not args.no_fusion)  # as the command line cleans (fused unless --no-fusion)
-            denoiser = Denoiser("balanced", args.window, sigma, fusion=(r, r) if r else None)
+            # as the command line cleans (fused unless --no-fusion)
+            fused = fusion(argparse.Namespace(preset="balanced", no_fusion=args.no_fusion))
+            denoiser = Denoiser("balanced", args.window, sigma, fusion=fused)
             count = 0
             for frame, clean in denoiser.run(stream):
                 writer.write(clean, frame.pts)

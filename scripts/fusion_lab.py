@@ -59,24 +59,23 @@ def network(preset: str, frames: np.ndarray, sigma, window: int, precision: str,
     return out, denoiser.mean_sigma
 
 
-def per_pixel_noise_map(image, sigma):
+def per_pixel_noise_map(image, sigma, noise_map=engine.noise_map):
     """engine.noise_map, also for a per-pixel level (an (h, w) array) as ``second-pass`` gives it."""
     if isinstance(sigma, np.ndarray):
         return (sigma[None, :, :, None] / 255.0).astype(np.float32)
-    return np.full(image.shape[:3] + (1,), sigma / 255.0, np.float32)
+    return noise_map(image, sigma)
 
 
 def cache(args) -> None:
-    levels = args.levels or ([10, 20, 30, 50] if args.noise == "gaussian" else list(CAMERA_LEVELS))
+    gaussian = args.noise == "gaussian"
+    levels = args.levels or ([10, 20, 30, 50] if gaussian else list(CAMERA_LEVELS))
     out = {}
     for ci, clip in enumerate(args.clips):
         clean = read_clip(Path(clip), args.frames)
         name = Path(clip).name
         for li, level in enumerate(levels):
-            gaussian = args.noise == "gaussian"
             level = float(level) if gaussian else level
-            rng = np.random.default_rng((args.seed, ci, int(level * 10) if gaussian else li))  # as vidclean bench
-            noisy = make_noisy(clean, args.noise, level, rng)
+            noisy = make_noisy(clean, args.noise, level, args.seed, ci, li)  # as vidclean bench makes it
             net, told = network(args.preset, noisy, level if gaussian and not args.auto else None, args.window,
                                 args.precision)
             for key, value in (("clean", clean), ("noisy", noisy), ("net", net), ("sigma", np.float32(told))):

@@ -184,8 +184,11 @@ def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
     return (None, None) if best is None else (best[1], best[2])
 
 
-def make_noisy(clean, noise: str, level, rng) -> np.ndarray:
-    return add_gaussian(clean, level, rng) if noise == "gaussian" else camera_level(clean, level, rng)
+def make_noisy(clean, noise: str, level, seed: int, clip_index: int, level_index: int) -> np.ndarray:
+    """``clean`` with the benchmark's noise at ``level``, from a seed fixed per clip and level."""
+    gaussian = noise == "gaussian"
+    rng = np.random.default_rng((seed, clip_index, int(level * 10) if gaussian else level_index))
+    return add_gaussian(clean, level, rng) if gaussian else camera_level(clean, level, rng)
 
 
 def main(argv=None) -> int:
@@ -229,8 +232,7 @@ def main(argv=None) -> int:
             clean = read_clip(Path(clip_path), args.frames)
             name = Path(clip_path).name
             for li, level in enumerate(levels):
-                rng = np.random.default_rng((args.seed, ci, int(level * 10) if args.noise == "gaussian" else li))
-                noisy = make_noisy(clean, args.noise, level, rng)
+                noisy = make_noisy(clean, args.noise, level, args.seed, ci, li)
                 noisy_path = tmp / f"{name}_{level}.mkv"
                 write_ffv1(noisy_path, noisy)
                 # the level the baselines are set from: the true sigma, or for camera noise the

@@ -188,6 +188,7 @@ class MotionFusion:
             return
         h, w = centre.image.shape[:2]
         grid = self._grid(h, w)
+        cap = fusion_cap(centre.sigma)
         for j in range(lo, hi + 1):
             if j == i:
                 continue
@@ -198,7 +199,6 @@ class MotionFusion:
             diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, centre.image), cv2.COLOR_RGB2GRAY), cv2.CV_32F,
                                  (PATCH, PATCH))
             agree = float(np.percentile(diff[::4, ::4], 25))
-            cap = fusion_cap(centre.sigma)
             tau = min(TAU_SCALE * math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0)), cap)
             if tau < 0.05 or agree > cap:  # nothing left to average out; or another scene
                 continue
