@@ -130,38 +130,24 @@ def fuse_command(args) -> None:
 
 def noisy_means(net: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[list, list]:
     """Per frame: the weighted mean of the noisy frames warped onto it (the fusion's weights, read
-    from the network's outputs), and the noise level per pixel that mean leaves."""
-    import cv2
-
-    f = fusion.MotionFusion(len(net), len(net))  # nothing is fused while the clip goes in: all held
-    for i, frame in enumerate(net):
-        f.push(np.ascontiguousarray(frame), sigma, i)
-    f.before = f.after = FUSION_RADIUS
-    means, maps = [], []
-    for i in range(len(net)):
-        total, weights, squares = noisy[i].astype(np.float32), np.ones(net.shape[1:3], np.float32), 1.0
-        for j, where, _, weight in f.weighted_neighbours(i):
-            warped = cv2.remap(noisy[j], where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            total += warped.astype(np.float32) * weight[..., None]
-            weights += weight
-            squares = squares + weight * weight
-        means.append(np.clip(np.rint(total / weights[..., None]), 0, 255).astype(np.uint8))
-        maps.append((sigma * np.sqrt(squares) / weights).astype(np.float32))
-    return means, maps
+    from the network's outputs, with fusion.MEAN_TAU_SCALE), and the noise level per pixel that
+    mean leaves (vidclean.fusion.Fused)."""
+    f = fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS)
+    out = [x for i, frame in enumerate(net) for _, x in f.push(np.ascontiguousarray(frame), sigma, i, noisy=noisy[i])]
+    out += [x for _, x in f.flush()]
+    return [x.mean for x in out], [x.noise for x in out]
 
 
 def second_pass(args) -> None:
     clips, settings = load(args.cache)
     engine.noise_map = per_pixel_noise_map
-    shipped = fusion.TAU_SCALE
+    fusion.MEAN_TAU_SCALE = args.mean_tau_scale
     for level, group in by_level(clips, args.levels).items():
         rows = []
         for c in group:
             sigma = float(c["sigma"])
             first = fuse(c["net"], sigma)
-            fusion.TAU_SCALE = args.mean_tau_scale
             means, maps = noisy_means(c["net"], c["noisy"], sigma)
-            fusion.TAU_SCALE = shipped
             again, _ = network(settings["preset"], np.stack(means), sigma, int(settings["window"]),
                                settings["precision"], maps)
             second = fuse(again, sigma)
@@ -190,7 +176,7 @@ def main(argv=None) -> int:
         p.add_argument("cache", help="a .npz from the cache command")
         p.add_argument("--levels", nargs="+", help="the levels to try (as cached: 20.0, cam-low; default all)")
     sub.choices["fuse"].add_argument("--tau-scale", type=float, nargs="+", default=[fusion.TAU_SCALE])
-    sub.choices["second-pass"].add_argument("--mean-tau-scale", type=float, default=15.0,
+    sub.choices["second-pass"].add_argument("--mean-tau-scale", type=float, default=fusion.MEAN_TAU_SCALE,
                                             help="the fusion's tau scale for the noisy frames' mean (default 15)")
     args = ap.parse_args(argv)
     if args.command == "cache" and args.noise == "camera" and args.levels:

@@ -316,3 +316,34 @@ def test_fusion_follows_the_network_and_parts_match_the_whole_run():
     part = list(d.run(iter(seq), emit_from=5))
     assert [f.index for f, _ in part] == list(range(5, 12)) and d.frames_done == 7
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, out[5:]))
+
+
+def test_quality_refines_its_fused_frames_and_gains_on_real_footage():
+    """"quality" fused: each fused frame goes through the preset's refiner (with the noisy frames'
+    mean along the motion), which gains on the bundled real clip; a part equals the whole run."""
+    from conftest import SAMPLES
+    from vidclean.data import read_clip
+    from vidclean.noise import add_gaussian
+
+    clean = read_clip(SAMPLES / "foliage_clean.mp4", 10)[:, :240, :320]
+    seq = [Frame(i, i, i / 25, f) for i, f in enumerate(add_gaussian(clean, 20, np.random.default_rng(0)))]
+    d = Denoiser("quality", window=5, sigma=20, fusion=(2, 2))
+    out = list(d.run(iter(seq), pixels=False))
+    assert all(f.rgb is None for f, _ in out)  # kept for the refiner, not given back
+    refiner, d.refiner = d.refiner, None
+    fused = [c for _, c in d.run(iter(seq))]
+    d.refiner = refiner
+    score = lambda frames: np.mean([psnr(o, c) for o, c in zip(frames, clean)])  # noqa: E731
+    assert score([c for _, c in out]) > score(fused) + 0.05, (score([c for _, c in out]), score(fused))
+    part = list(d.run(iter(seq), emit_from=6))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, out[6:])) and len(part) == 4
+
+
+def test_only_a_fused_preset_with_a_refiner_refines_and_not_frames_told_no_noise():
+    assert Denoiser("balanced", sigma=20, fusion=(2, 2)).refiner is None
+    assert Denoiser("quality", sigma=20).refiner is None
+    seq = list(frames(6, 40, 28))
+    fused = Denoiser("quality", window=3, sigma=0, fusion=(2, 2))
+    assert fused.refiner is not None
+    alone = [c for _, c in Denoiser("quality", window=3, sigma=0).run(iter(seq))]
+    assert all(np.array_equal(a, b) for (_, a), b in zip(fused.run(iter(seq)), alone))

@@ -144,3 +144,43 @@ def test_large_frames_take_their_flow_from_a_smaller_copy(clean, monkeypatch):
 def test_frames_too_small_for_the_flow_pass_unchanged(clean):
     tiny = residual(clean[:4, :10, :40], 4.0, seed=4)  # 10 pixels high: DIS needs 12
     assert np.array_equal(run(tiny, 20), tiny)
+
+
+def run_with_noisy(cleaned, noisy, sigma, before=2, after=2):
+    """Fused outputs (vidclean.fusion.Fused) of cleaned frames pushed with their noisy inputs."""
+    f = MotionFusion(before, after)
+    pairs = []
+    for i, (c, n) in enumerate(zip(cleaned, noisy)):
+        pairs += f.push(c, sigma, i, noisy=n)
+    pairs += f.flush()
+    assert [tag for tag, _ in pairs] == list(range(len(cleaned)))
+    return [x for _, x in pairs]
+
+
+def test_given_the_noisy_frames_their_mean_along_the_flow_and_its_noise_come_too(clean):
+    panned = np.stack([np.roll(clean[0], (i, 3 * i), axis=(0, 1)) for i in range(8)])[:, 16:-16, 32:-32]
+    cleaned, noisy = residual(panned, 4.0, seed=1), residual(panned, 20.0, seed=3)
+    out = run_with_noisy(cleaned, noisy, 20)
+    # the fused frames are the fusion's without the noisy frames
+    assert all(np.array_equal(o.image, f) for o, f in zip(out, run(cleaned, 20)))
+    middle = out[4]
+    assert middle.mean.dtype == np.uint8 and middle.noise.dtype == np.float32
+    assert middle.noise.shape == panned.shape[1:3]
+    # 5 frames that agree: the mean keeps about 1/sqrt(5) of the noise, and its map says so
+    inner = (slice(8, -8), slice(8, -8))
+    error = lambda x: np.sqrt(np.mean((x[inner].astype(np.float32) - panned[4][inner]) ** 2))  # noqa: E731
+    assert error(middle.mean) < 0.6 * error(noisy[4])  # measured 0.45
+    assert 0.4 * 20 < np.median(middle.noise) < 0.6 * 20  # measured 0.45 * 20
+    # a frame alone: the mean is the noisy frame itself, at the level told
+    alone = run_with_noisy(cleaned[:1], noisy[:1], 20)[0]
+    assert np.array_equal(alone.mean, noisy[0]) and np.all(alone.noise == 20)
+
+
+def test_the_noisy_mean_leaves_out_another_scene(clean):
+    other = clean[:, ::-1, ::-1]
+    frames = np.concatenate([clean[:3], other[3:6]])
+    out = run_with_noisy(residual(frames, 4.0, seed=1), residual(frames, 10.0, seed=2), 10)
+    # the last frame before the cut: its mean along the flow has nothing of the other scene
+    assert psnr(out[2].mean, frames[2]) > psnr(residual(frames, 10.0, seed=2)[2], frames[2]) + 2  # measured +3.0
+    with pytest.raises(ValueError, match="size"):
+        MotionFusion().push(clean[0], 10, 0, noisy=clean[0][:-2])

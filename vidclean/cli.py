@@ -27,6 +27,7 @@ examples:
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
   vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)
   vidclean train --help                         train the network from clean clips
+  vidclean train-refiner --help                 train the quality preset's refiner (after the fusion)
   vidclean bench --help                         compare quality against OpenCV, FFmpeg (and FFDNet) denoisers
   vidclean bench --speed --help                 measure fps and memory per preset and frame size
 """
@@ -198,7 +199,7 @@ def build_live_parser() -> argparse.ArgumentParser:
 
 def _is_live(argv: list[str]) -> bool:
     """``vidclean live ...``, or ``--webcam`` anywhere in the main command's arguments."""
-    if not argv or argv[0] in ("train", "bench", "batch"):
+    if not argv or argv[0] in ("train", "train-refiner", "bench", "batch"):
         return False
     return argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv)
 
@@ -306,12 +307,17 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if _is_live(argv):
         return live_main(argv)
-    if argv and argv[0] in ("train", "bench"):
+    if argv and argv[0] in ("train", "train-refiner", "bench"):
         load_keras()  # train and bench import Keras at once: without the backend's start-up chatter
     if argv and argv[0] == "train":
         from vidclean.train import main as train_main
 
         train_main(argv[1:])
+        return 0
+    if argv and argv[0] == "train-refiner":
+        from vidclean.train_refiner import main as train_refiner_main
+
+        train_refiner_main(argv[1:])
         return 0
     if argv and argv[0] == "batch":
         from vidclean.batch import build_parser as batch_parser, run_batch

@@ -15,7 +15,9 @@ Decoding and the per-frame preparation (noise estimate, padding, tiling) run on 
 of the model (vidclean.pipeline). Frames larger than a pixel budget go through the network in
 overlapping tiles, each with its own recurrent state, blended back with linear ramps. With
 ``fusion`` the cleaned frames then go through vidclean.fusion (motion-compensated averaging with
-their neighbours), the model running on a thread of its own ahead of it.
+their neighbours), the model running on a thread of its own ahead of it; a preset with a refiner
+(``registry.REFINERS``) then refines each fused frame from it and the noisy frames' mean along
+the same motion.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from vidclean.fusion import MotionFusion
-from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset
+from vidclean.fusion import Fused, MotionFusion
+from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset, load_refiner
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
@@ -300,7 +302,9 @@ class Denoiser:
     ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
     and after it, warped onto it along the motion (``vidclean.fusion``, with the DIS preset
     ``FUSION_FLOW[preset]``, "ultrafast" for a preset not there); outputs then come ``after``
-    frames later. None: the network's output as it is.
+    frames later. None: the network's output as it is. A fused preset with a refiner
+    (``registry.REFINERS``: "quality") refines each fused frame (``refine``); frames told a noise
+    level of 0 are left as the fusion gives them.
     ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
     per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
@@ -324,6 +328,8 @@ class Denoiser:
         self.encoder = compiled(self.nets.encoder, pixels_first=True)
         self.temporal = compiled(self.nets.temporal)
         self.decoder = compiled(self.nets.decoder, pixels_first=True, pixels_out=self.nets.cfg.scale)
+        refiner = load_refiner(preset) if fusion is not None and max(fusion) > 0 else None
+        self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=1)
         self.sigma = sigma
         self.tile = tile
         self.tracker = SigmaTracker()
@@ -409,7 +415,9 @@ class Denoiser:
         self.last_sigma = self.sigma_total = 0.0
         self.frames_done = 0
         before, after = self.fusion or (0, 0)
-        cleaned = self._network_outputs(frames, read_ahead, pixels, first, max(first, emit_from - before))
+        refine = self.refiner is not None
+        # the refiner needs each frame's noisy pixels: they are kept up to the fusion
+        cleaned = self._network_outputs(frames, read_ahead, pixels or refine, first, max(first, emit_from - before))
         try:
             if self.fusion is None:
                 for _, frame, clean, sigma in cleaned:
@@ -422,18 +430,36 @@ class Denoiser:
             ahead = prefetch(cleaned, 2 if read_ahead else 0)
             try:
                 for t, frame, clean, sigma in ahead:
-                    yield from self._emit(fusion.push(clean, sigma, (t, frame, sigma)), emit_from)
-                yield from self._emit(fusion.flush(), emit_from)
+                    noisy = frame.rgb if refine else None
+                    yield from self._emit(fusion.push(clean, sigma, (t, frame, sigma), noisy), emit_from, pixels)
+                yield from self._emit(fusion.flush(), emit_from, pixels)
             finally:
                 ahead.close()  # its thread stops before the network's generator is closed
         finally:
             cleaned.close()
 
-    def _emit(self, fused, emit_from: int):
+    def _emit(self, fused, emit_from: int, pixels: bool):
         for (t, frame, sigma), clean in fused:
             if t >= emit_from:
+                if isinstance(clean, Fused):
+                    clean = self.refine(clean, sigma)
+                    if not pixels:
+                        frame = replace(frame, rgb=None)
                 self._count(sigma)
                 yield frame, clean
+
+    def refine(self, fused: Fused, sigma: float) -> np.ndarray:
+        """A fused frame through the preset's refiner (in the network's tiles), unless told no noise."""
+        if sigma <= 0:
+            return fused.image
+        height, width = fused.image.shape[:2]
+        image, mean = pad_to_multiple(fused.image), pad_to_multiple(fused.mean)
+        noise = pad_to_multiple(fused.noise * np.float32(1 / 255))  # the noise maps' 0-1 scale
+        tiling = self.tiling(*image.shape[:2])
+        unit = np.float32(1 / 255)
+        outs = (np.asarray(self.refiner([i[None], m[None].astype(np.float32) * unit, n[None, ..., None]]))[0]
+                for i, m, n in zip(tiling.split(image), tiling.split(mean), tiling.split(noise)))
+        return tiling.merge(outs)[:height, :width]
 
     def _count(self, sigma: float) -> None:
         self.last_sigma = sigma

@@ -25,12 +25,17 @@ Flow is computed once per pair of consecutive frames, both ways (on a smaller co
 above FLOW_PIXELS); the flow to a frame two away is composed from those, so the work per frame
 is two flows however many neighbours there are. Frames under MIN_SIDE pixels on a side, which
 DIS cannot take, pass unchanged.
+
+Given each frame's noisy input as well (``push(..., noisy=frame)``), each output is a ``Fused``:
+also the noisy inputs averaged along the same flow (weights with MEAN_TAU_SCALE) and the noise
+level per pixel that average leaves, which the "quality" preset's refiner (vidclean.model) takes.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -63,6 +68,9 @@ FLOOR, TAU_SCALE = 1.0, 10.0
 CAP_BASE, CAP_SLOPE, CAP_RAMP = 4.0, 0.3, 2.0
 # A pixel whose flow, there and back, misses by this many pixels counts as a difference of tau
 LOOP_MISS = 1.0
+# TAU_SCALE for the weights of the noisy inputs' mean (a refiner's input): 15 did better than 10
+# for a second pass of the network over that mean (scripts/fusion_lab.py second-pass)
+MEAN_TAU_SCALE = 15.0
 
 
 def fusion_cap(sigma: float) -> float:
@@ -70,11 +78,22 @@ def fusion_cap(sigma: float) -> float:
     return CAP_BASE * min(1.0, sigma / CAP_RAMP) + CAP_SLOPE * sigma
 
 
-class _Entry:
-    __slots__ = ("image", "gray", "sigma", "tag", "forward", "backward", "composed")
+@dataclass
+class Fused:
+    """One output of a fusion given the noisy inputs: the fused cleaned frame (8-bit RGB), the
+    weighted mean of the noisy frames warped onto it (8-bit RGB), and the noise level per pixel
+    (0-255, float32 (h, w)) that mean leaves: ``sigma * sqrt(sum w**2) / sum w``."""
 
-    def __init__(self, image, gray, sigma, tag):
-        self.image, self.gray, self.sigma, self.tag = image, gray, sigma, tag
+    image: np.ndarray
+    mean: np.ndarray
+    noise: np.ndarray
+
+
+class _Entry:
+    __slots__ = ("image", "gray", "sigma", "tag", "noisy", "forward", "backward", "composed")
+
+    def __init__(self, image, gray, sigma, tag, noisy=None):
+        self.image, self.gray, self.sigma, self.tag, self.noisy = image, gray, sigma, tag, noisy
         self.forward = self.backward = None  # flow to the next frame / from the next frame back
         self.composed = {}  # flows to frames further away, by offset: each is composed once
 
@@ -91,16 +110,19 @@ class MotionFusion:
         self.centre = 0  # index in ``entries`` of the next frame to fuse
         self._grids: dict = {}
 
-    def push(self, image: np.ndarray, sigma: float, tag=None) -> list:
+    def push(self, image: np.ndarray, sigma: float, tag=None, noisy: np.ndarray | None = None) -> list:
         """Adds the next cleaned frame and the noise level (0-255) its input had; returns the
-        (tag, fused frame) pairs now complete."""
+        (tag, fused frame) pairs now complete. With ``noisy``, the frame's input (8-bit RGB, the
+        same size), each fused frame is a ``Fused``; give it for every frame of a stream or none."""
         if self.entries and self.entries[-1].image.shape != image.shape:
             raise ValueError("frames of one stream must all have the same size")
+        if noisy is not None and noisy.shape != image.shape:
+            raise ValueError("a noisy frame must have the size of its cleaned frame")
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         scale = self.flow_scale(*gray.shape)
         if scale > 1:
             gray = cv2.resize(gray, (gray.shape[1] // scale, gray.shape[0] // scale), interpolation=cv2.INTER_AREA)
-        entry = _Entry(image, gray, sigma, tag)
+        entry = _Entry(image, gray, sigma, tag, noisy)
         if self.entries and (self.before or self.after) and min(image.shape[:2]) >= MIN_SIDE:
             last = self.entries[-1]
             last.forward = self.dis.calc(last.gray, entry.gray, None)
@@ -128,7 +150,7 @@ class MotionFusion:
     def _fuse_next(self):
         i = self.centre
         entry = self.entries[i]
-        fused = self.fuse(i)
+        fused = self.fuse(i) if entry.noisy is None else self.fuse_with_mean(i)
         self.centre += 1
         while self.centre > self.before:  # what no later frame needs
             self.entries.popleft()
@@ -167,21 +189,34 @@ class MotionFusion:
     def fuse(self, i: int) -> np.ndarray:
         """Entry ``i``'s image averaged with its weighted neighbours (``weighted_neighbours``)."""
         centre = self.entries[i]
-        h, w = centre.image.shape[:2]
-        total = weights = None
-        for _, _, warped, weight in self.weighted_neighbours(i):
-            if total is None:
-                total, weights = centre.image.astype(np.float32), np.ones((h, w), np.float32)
-            cv2.accumulateProduct(warped.astype(np.float32), cv2.merge([weight] * 3), total)
-            cv2.accumulate(weight, weights)
-        if total is None:  # no neighbour, or none that agrees
-            return centre.image
-        return np.clip(np.rint(total / weights[..., None]), 0, 255).astype(np.uint8)
+        total = _Average(centre.image)
+        for _, _, warped, (weight,) in self.weighted_neighbours(i):
+            total.add(warped, weight)
+        return total.result()
 
-    def weighted_neighbours(self, i: int):
+    def fuse_with_mean(self, i: int) -> Fused:
+        """``fuse(i)``, and the mean of the noisy inputs along the same flow (MEAN_TAU_SCALE)."""
+        centre = self.entries[i]
+        fused, mean = _Average(centre.image), _Average(centre.noisy)
+        squares = None  # sum of the mean's squared weights, the centre's (1) included
+        for j, where, warped, (weight, mean_weight) in self.weighted_neighbours(i, (TAU_SCALE, MEAN_TAU_SCALE)):
+            if weight is not None:
+                fused.add(warped, weight)
+            if mean_weight is not None:
+                mean.add(cv2.remap(self.entries[j].noisy, where, None, cv2.INTER_CUBIC,
+                                   borderMode=cv2.BORDER_REPLICATE), mean_weight)
+                squares = (1.0 if squares is None else squares) + mean_weight * mean_weight
+        if squares is None:  # the mean is the noisy frame itself
+            noise = np.full(centre.image.shape[:2], centre.sigma, np.float32)
+        else:
+            noise = (centre.sigma * np.sqrt(squares) / mean.weights).astype(np.float32)
+        return Fused(fused.result(), mean.result(), noise)
+
+    def weighted_neighbours(self, i: int, scales: tuple[float, ...] = (TAU_SCALE,)):
         """For each neighbour of entry ``i`` that is blended in: (its index in ``entries``, where
-        each of i's pixels lies in it, its image warped onto i, the per-pixel weight); the
-        centre's own weight is 1."""
+        each of i's pixels lies in it, its image warped onto i, the per-pixel weights); the
+        centre's own weight is 1. The weights are one per tau scale in ``scales``, None for a
+        scale that leaves this neighbour out."""
         centre = self.entries[i]
         lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
         if lo == hi or min(centre.image.shape[:2]) < MIN_SIDE:
@@ -199,12 +234,38 @@ class MotionFusion:
             diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, centre.image), cv2.COLOR_RGB2GRAY), cv2.CV_32F,
                                  (PATCH, PATCH))
             agree = float(np.percentile(diff[::4, ::4], 25))
-            tau = min(TAU_SCALE * math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0)), cap)
-            if tau < 0.05 or agree > cap:  # nothing left to average out; or another scene
+            spread = math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0))
+            taus = [min(scale * spread, cap) for scale in scales]
+            if max(taus) < 0.05 or agree > cap:  # nothing left to average out; or another scene
                 continue
             back = cv2.remap(self.flow_to(j, i, (h, w)), where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             loop = flow + back  # there and back: zero where the flow is consistent
-            diff += cv2.magnitude(loop[..., 0], loop[..., 1]) * np.float32(tau / LOOP_MISS)
-            weight = cv2.exp(cv2.multiply(diff, diff, scale=-1.0 / tau**2))
+            miss = cv2.magnitude(loop[..., 0], loop[..., 1])
             inside = cv2.inRange(where, (0.0, 0.0), (w - 1.0, h - 1.0))  # not from outside the frame
-            yield j, where, warped, cv2.bitwise_and(weight, weight, mask=inside)
+            weights = []
+            for tau in taus:
+                if tau < 0.05:
+                    weights.append(None)
+                    continue
+                d = diff + miss * np.float32(tau / LOOP_MISS)
+                weight = cv2.exp(cv2.multiply(d, d, scale=-1.0 / tau**2))
+                weights.append(cv2.bitwise_and(weight, weight, mask=inside))
+            yield j, where, warped, weights
+
+
+class _Average:
+    """A weighted sum of 8-bit RGB images, the first with weight 1, as 8-bit RGB."""
+
+    def __init__(self, image: np.ndarray):
+        self.image, self.total, self.weights = image, None, None
+
+    def add(self, image: np.ndarray, weight: np.ndarray) -> None:
+        if self.total is None:
+            self.total, self.weights = self.image.astype(np.float32), np.ones(self.image.shape[:2], np.float32)
+        cv2.accumulateProduct(image.astype(np.float32), cv2.merge([weight] * 3), self.total)
+        cv2.accumulate(weight, self.weights)
+
+    def result(self) -> np.ndarray:
+        if self.total is None:  # no neighbour, or none that agrees
+            return self.image
+        return np.clip(np.rint(self.total / self.weights[..., None]), 0, 255).astype(np.uint8)

@@ -21,9 +21,10 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from vidclean.registry import MAX_DELAY, PRESETS, SIZE_MULTIPLE, NetConfig, net_config, weights_path
+from vidclean.registry import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, net_config,
+                               refiner_weights_path, weights_path)
 
-__all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "load_preset"]
+__all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "build_refiner", "load_preset", "load_refiner"]
 
 
 @keras.saving.register_keras_serializable(package="vidclean")
@@ -185,6 +186,21 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
     return keras.Model(inputs, clean, name="decoder")
 
 
+def build_refiner(cfg: RefinerConfig) -> keras.Model:
+    """Fused frame + the noisy frames' mean along the motion + the noise level per pixel that
+    mean leaves (vidclean.fusion.Fused; all 0-1) -> the fused frame refined. The last convolution
+    starts at zero: an untrained refiner passes the fused frame through."""
+    fused = keras.Input((None, None, 3), name="fused")
+    mean = keras.Input((None, None, 3), name="noisy_mean")
+    noise = keras.Input((None, None, 1), name="mean_noise")
+    x = PixelUnshuffle(cfg.fold, name="ref_unshuffle")(layers.Concatenate()([fused, mean, noise]))
+    for i in range(cfg.depth):
+        x = conv(cfg.width, f"ref_{i + 1}")(x)
+    residual = conv(3 * cfg.fold**2, "ref_out", activation=None, kernel_initializer="zeros")(x)
+    refined = layers.Add(name="refined")([fused, PixelShuffle(cfg.fold, name="ref_shuffle")(residual)])
+    return keras.Model([fused, mean, noise], refined, name="refiner")
+
+
 class Networks:
     """The three parts of one preset, sharing weights with the training model built from them."""
 
@@ -292,3 +308,17 @@ def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> 
     nets = Networks(PRESETS[preset])
     nets.load_weights(path)
     return nets
+
+
+def load_refiner(preset: str, weights: str | Path | None = None) -> keras.Model | None:
+    """A preset's refiner with its shipped weights (or ``weights``); None for a preset without one."""
+    if preset not in REFINERS:
+        return None
+    path = Path(weights or refiner_weights_path(preset))
+    if not path.is_file():
+        from vidclean.errors import VidcleanError
+
+        raise VidcleanError(f"refiner weights of preset {preset!r} not found: {path}")
+    model = build_refiner(REFINERS[preset])
+    model.load_weights(str(path))
+    return model

@@ -85,6 +85,29 @@ FUSION_RADIUS = 2
 FUSION_FLOW = {"balanced": "medium", "quality": "medium"}
 
 
+@dataclass(frozen=True)
+class RefinerConfig:
+    """Shape of a preset's refiner (vidclean.model.build_refiner): after the fusion, a small
+    network folded space-to-depth by ``fold``, ``depth`` convolutions of ``width`` channels."""
+
+    width: int = 64
+    depth: int = 6
+    fold: int = 2
+
+
+# Presets whose fused frames go through a refiner, trained for it (vidclean.train_refiner): it
+# takes the fused frame, the mean of the noisy frames along the same motion and the noise level
+# per pixel that mean leaves, and gives the fused frame refined: detail that the network smoothed
+# away in every frame alike, which averaging its outputs cannot bring back, but the noisy frames'
+# mean still holds where enough of them agree. Not for "balanced": it costs about as much as the
+# fusion itself.
+REFINERS = {"quality": RefinerConfig()}
+
+
+def refiner_weights_path(preset: str) -> Path:
+    return WEIGHTS_DIR / f"{preset}-refiner.weights.h5"
+
+
 def fusion_radius(preset: str, enabled: bool = True) -> int:
     """Frames each side a preset's outputs are fused with (0: not fused)."""
     return FUSION_RADIUS if enabled and preset in FUSION_FLOW else 0

@@ -1,0 +1,271 @@
+"""Train a preset's refiner (vidclean.model.build_refiner) on its own network's fused outputs.
+
+    vidclean train-refiner --clips ../shared/data/train/davis ../shared/data/train/sam2 \\
+        ../shared/data/train/vid4 --stills ../shared/data/train/stills --val ../shared/data/val \\
+        --out runs/refiner
+
+Two steps, both resumable: re-running the same command goes on where it stopped.
+
+1. Examples: noisy crops of the training clips and stills (Gaussian and camera noise, as the
+   network trains on), cleaned by the preset's shipped network, fused with the noisy frames'
+   mean (vidclean.fusion, as the engine runs it); the middle frames, whose neighbours are all
+   there, are kept. Written in chunks, ``OUT/examples/NNNN.npz`` (or in the first folder of
+   ``--examples``; the others are read too, made by runs before), with the validation clips' in
+   ``validation.npz`` beside them. ``--epochs 0`` makes the examples only.
+2. Training: random patches of those; a checkpoint every epoch (``OUT/checkpoint.keras``), the
+   validation PSNR per noise level of the fused frames and of the refined ones appended to
+   ``OUT/log.csv``; the best weights so far in ``OUT/best.weights.h5`` (copy them to
+   ``vidclean/weights/PRESET-refiner.weights.h5`` to ship).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from vidclean.data import CAMERA_READ, CAMERA_SHOT, RECOMPRESSED, ClipBatches, find_stills, make_noisy, read_image
+from vidclean.fusion import MotionFusion
+from vidclean.metrics import psnr
+from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
+from vidclean.reader import Frame
+from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS
+from vidclean.train import VAL_SIGMAS, load_clips
+
+CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
+KEEP = slice(FUSION_RADIUS, CROP_FRAMES - FUSION_RADIUS)
+
+
+def fused_examples(denoiser, noisy: np.ndarray, sigma: float, flow: str) -> list:
+    """The network's outputs for a noisy clip (told ``sigma``), fused with the noisy frames'
+    mean: a vidclean.fusion.Fused per frame."""
+    denoiser.sigma = float(sigma)
+    cleaned = [c for _, c in denoiser.run(Frame(i, i, i / 25, f) for i, f in enumerate(noisy))]
+    fusion = MotionFusion(FUSION_RADIUS, FUSION_RADIUS, flow)
+    out = [x for i, c in enumerate(cleaned) for _, x in fusion.push(c, sigma, i, noisy=noisy[i])]
+    return out + [x for _, x in fusion.flush()]
+
+
+def stack(fused: list, clean: np.ndarray) -> dict:
+    return {"fused": np.stack([f.image for f in fused]), "mean": np.stack([f.mean for f in fused]),
+            "noise": np.stack([f.noise for f in fused]).astype(np.float16), "clean": clean}
+
+
+def examples_folder(args) -> Path:
+    """Where the examples are made, and the validation examples kept."""
+    return Path(args.examples[0]) if args.examples else Path(args.out) / "examples"
+
+
+def make_examples(args, denoiser, flow: str) -> None:
+    """Writes the chunks of examples not written yet."""
+    folder = examples_folder(args)
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = -(-args.crops // args.chunk)
+    if all((folder / f"{c:04d}.npz").exists() for c in range(chunks)):
+        return
+    clips = load_clips(args.clips, args.max_frames)
+    stills = [read_image(p) for root in args.stills for p in find_stills(root)]
+    source = ClipBatches(clips, stills, frames=CROP_FRAMES, patch=args.crop, still_fraction=args.still)
+    t0 = time.time()
+    for c in range(chunks):
+        path = folder / f"{c:04d}.npz"
+        if path.exists():
+            continue
+        rng = np.random.default_rng((args.seed, c))
+        parts = []
+        for _ in range(min(args.chunk, args.crops - c * args.chunk)):
+            clip = source.sample(rng)
+            noisy, sigma = make_noisy(clip, rng, args.camera_noise, args.camera_shot, args.camera_read,
+                                      args.recompressed)
+            parts.append(stack(fused_examples(denoiser, noisy, sigma, flow)[KEEP], clip[KEEP]))
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        tmp.rename(path)
+        print(f"examples: chunk {c + 1}/{chunks} ({time.time() - t0:.0f}s)", flush=True)
+
+
+def validation_examples(args, denoiser, flow: str) -> dict:
+    """{level: examples} from the middle of each validation clip, per Gaussian sigma and camera
+    level (told the blind estimate, as ``--sigma auto`` is); cached beside the examples."""
+    path = examples_folder(args) / "validation.npz"
+    if path.exists():
+        z = np.load(path)
+        return {level: {k: z[f"{level}|{k}"] for k in ("fused", "mean", "noise", "clean")}
+                for level in sorted({key.split("|")[0] for key in z.files})}
+    rng = np.random.default_rng(1234)
+    out = {}
+    clips = load_clips(args.val, max_frames=40)
+    for level in [*map(str, VAL_SIGMAS), *CAMERA_LEVELS]:
+        parts = []
+        for clip in clips:
+            n, h, w = clip.shape[:3]
+            y, x, s = (h - args.val_crop) // 2, (w - args.val_crop) // 2, (n - CROP_FRAMES) // 2
+            crop = clip[s:s + CROP_FRAMES, y:y + args.val_crop, x:x + args.val_crop]
+            if level in CAMERA_LEVELS:
+                noisy = camera_level(crop, level, rng)
+                sigma = estimate_clip_sigma(noisy)
+            else:
+                sigma = float(level)
+                noisy = add_gaussian(crop, sigma, rng)
+            parts.append(stack(fused_examples(denoiser, noisy, sigma, flow)[KEEP], crop[KEEP]))
+        out[level] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    np.savez(path, **{f"{level}|{k}": v for level, ex in out.items() for k, v in ex.items()})
+    return out
+
+
+def inputs(ex: dict, index=slice(None)) -> list:
+    """The refiner's inputs (0-1 floats) for examples ``index``."""
+    return [ex["fused"][index].astype(np.float32) / 255, ex["mean"][index].astype(np.float32) / 255,
+            ex["noise"][index, ..., None].astype(np.float32) / 255]
+
+
+class Patches(keras.utils.PyDataset):
+    """Random (inputs, clean) patches of the examples, the same for a given seed and epoch."""
+
+    def __init__(self, examples: dict, patch: int, batch: int, steps: int, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.ex, self.patch, self.batch, self.steps, self.seed = examples, patch, batch, steps, seed
+        self.epoch = 0
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        n, h, w = self.ex["fused"].shape[:3]
+        p = self.patch
+        picks = [(i, y, x) for i, y, x in zip(rng.integers(n, size=self.batch), rng.integers(h - p + 1, size=self.batch),
+                                              rng.integers(w - p + 1, size=self.batch))]
+        crop = {k: np.stack([v[i, y:y + p, x:x + p] for i, y, x in picks]) for k, v in self.ex.items()}
+        return tuple(inputs(crop)), crop["clean"].astype(np.float32) / 255
+
+
+def mean_psnr(frames: np.ndarray, clean: np.ndarray) -> float:
+    return float(np.mean([psnr(f, c) for f, c in zip(frames, clean)]))
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Each epoch: the validation PSNR (fused, refined) per level to log.csv; the model with its
+    optimizer to checkpoint.keras; the weights with the best mean gain to best.weights.h5."""
+
+    def __init__(self, out: Path, val: dict, bare: keras.Model):
+        super().__init__()
+        self.out, self.val, self.bare = out, val, bare
+        self.state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else \
+            {"epoch": 0, "best": -1e9}
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "loss": round(float(logs["loss"]), 7)}
+        gains = []
+        for level, ex in self.val.items():
+            refined = np.concatenate([self.model.predict_on_batch(inputs(ex, slice(i, i + 4)))
+                                      for i in range(0, len(ex["fused"]), 4)])
+            refined = np.clip(np.rint(refined * 255), 0, 255).astype(np.uint8)
+            fused, ours = mean_psnr(ex["fused"], ex["clean"]), mean_psnr(refined, ex["clean"])
+            row[f"fused_{level}"], row[f"refined_{level}"] = round(fused, 3), round(ours, 3)
+            gains.append(ours - fused)
+        row["gain_mean"] = round(float(np.mean(gains)), 3)
+        log = self.out / "log.csv"
+        new = not log.exists()
+        with log.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        self.model.save(self.out / "checkpoint.keras")
+        if row["gain_mean"] > self.state["best"]:
+            self.state["best"] = row["gain_mean"]
+            self.bare.set_weights(self.model.get_weights())  # the weights alone, without the optimizer's
+            self.bare.save_weights(self.out / "best.weights.h5")
+        self.state["epoch"] = epoch + 1
+        (self.out / "state.json").write_text(json.dumps(self.state))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="vidclean train-refiner", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="+", required=True, help="folders of clean training clips")
+    ap.add_argument("--stills", nargs="*", default=[], help="folders of still images (given synthetic motion)")
+    ap.add_argument("--val", nargs="+", required=True, help="folders of validation clips (never trained on)")
+    ap.add_argument("--out", required=True, help="folder for examples, checkpoints and the log")
+    ap.add_argument("--examples", nargs="+", help="folders of examples (default OUT/examples): made in the first "
+                                                  "if missing, read from all")
+    ap.add_argument("--preset", default="quality", choices=sorted(REFINERS))
+    ap.add_argument("--crops", type=int, default=2000, help="noisy crops to make examples of (5 frames each)")
+    ap.add_argument("--chunk", type=int, default=100, help="crops per examples file")
+    ap.add_argument("--crop", type=int, default=128, help="crop side in pixels")
+    ap.add_argument("--val-crop", type=int, default=192, help="validation crop side in pixels")
+    ap.add_argument("--camera-noise", type=float, default=0.4, help="share of crops with camera noise")
+    ap.add_argument("--camera-shot", type=float, nargs=2, default=CAMERA_SHOT, metavar=("LO", "HI"),
+                    help="range of the camera noise's shot term (as vidclean train)")
+    ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
+                    help="range of the camera noise's read term")
+    ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
+                    help="share of camera-noise crops re-compressed with H.264")
+    ap.add_argument("--still", type=float, default=0.1, help="share of crops from a nearly still scene")
+    ap.add_argument("--max-frames", type=int, default=120, help="frames read per training clip")
+    ap.add_argument("--epochs", type=int, default=10, help="0: make the examples only")
+    ap.add_argument("--steps", type=int, default=400, help="steps per epoch")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--init", help="weights to start from (a run's best.weights.h5), else from zero residual")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    if args.patch > args.crop or args.patch % REFINERS[args.preset].fold:
+        ap.error(f"--patch must be at most --crop and a multiple of {REFINERS[args.preset].fold}")
+    if args.val_crop % REFINERS[args.preset].fold:
+        ap.error(f"--val-crop must be a multiple of {REFINERS[args.preset].fold}")
+
+    from vidclean.engine import Denoiser
+    from vidclean.model import build_refiner
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+    flow = FUSION_FLOW[args.preset]
+    denoiser = Denoiser(args.preset, window=5, sigma=0.0, precision="float32")
+    make_examples(args, denoiser, flow)
+    val = validation_examples(args, denoiser, flow)
+    del denoiser
+    if not args.epochs:
+        return
+    files = sorted(examples_folder(args).glob("[0-9]*.npz"))[: -(-args.crops // args.chunk)]
+    files += [f for folder in (args.examples or [])[1:] for f in sorted(Path(folder).glob("[0-9]*.npz"))]
+    loaded = [np.load(f) for f in files]
+    examples = {k: np.concatenate([z[k] for z in loaded]) for k in ("fused", "mean", "noise", "clean")}
+    print(f"{len(examples['fused'])} example frames, {sum(len(v['fused']) for v in val.values())} validation frames",
+          flush=True)
+
+    keras.utils.set_random_seed(args.seed)
+    data = Patches(examples, args.patch, args.batch, args.steps, args.seed)
+    callback = Checkpoint(out, val, build_refiner(REFINERS[args.preset]))
+    start = callback.state["epoch"]
+    if start and (out / "checkpoint.keras").exists():
+        model = keras.models.load_model(out / "checkpoint.keras")
+        data.epoch = start
+        print(f"resumed at epoch {start}", flush=True)
+    else:
+        model = build_refiner(REFINERS[args.preset])
+        if args.init:
+            model.load_weights(args.init)
+            print(f"warm start from {args.init}", flush=True)
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * args.steps, alpha=0.05)
+        model.compile(keras.optimizers.Adam(schedule), loss="mse")
+    if start >= args.epochs:
+        print("training already complete")
+        return
+    model.fit(data, epochs=args.epochs, initial_epoch=start, callbacks=[callback], verbose=2)
+
+
+if __name__ == "__main__":
+    main()
