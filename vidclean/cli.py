@@ -22,7 +22,7 @@ examples:
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
-  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, at about half the speed
+  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, at about a third of the speed
   vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/ (batch --help)
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
   vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)
@@ -105,9 +105,9 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "
-                        "it (optical flow; balanced and quality only, fast never fuses): faster, but 0.2-1.3 dB "
-                        "lower PSNR from sigma 10 and on camera noise; better on fine texture moving every which "
-                        "way with little noise (see README, Quality)")
+                        "it (optical flow; balanced and quality only, fast never fuses) and quality's refiner "
+                        "after it: faster, but 0.4-1.5 dB lower PSNR from sigma 10 and on camera noise; better on "
+                        "fine texture moving every which way with little noise (see README, Quality)")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
