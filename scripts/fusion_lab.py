@@ -4,6 +4,7 @@ pass of the network, change the benchmark's figures, without running the network
     python scripts/fusion_lab.py cache quality runs/lab/quality.npz            # Gaussian 10/20/30/50
     python scripts/fusion_lab.py cache balanced runs/lab/bal_cam.npz --noise camera
     python scripts/fusion_lab.py fuse runs/lab/quality.npz --tau-scale 5 10
+    python scripts/fusion_lab.py refine runs/lab/quality.npz
     python scripts/fusion_lab.py second-pass runs/lab/quality.npz --levels 20
 
 ``cache`` makes the noisy clips exactly as ``vidclean bench`` does (the same clips, frames, seeds
@@ -11,7 +12,8 @@ and levels; by default the benchmark's three validation clips, 8 frames each) an
 the clean frames and the network's outputs alone (``--no-fusion``; told the true sigma, or the
 blind estimate for camera noise and with ``--auto``). ``fuse`` prints the mean PSNR per level of
 the network alone and fused with each ``--tau-scale`` (vidclean.fusion as shipped otherwise), which
-for the shipped scale is the benchmark's own figure. ``second-pass`` runs the network once more
+for the shipped scale is the benchmark's own figure. ``refine`` adds the preset's refiner after
+the fusion (vidclean.engine.Denoiser.refine), which for "quality" is the benchmark's figure. ``second-pass`` runs the network once more
 over each frame's motion-compensated weighted mean of the noisy frames (the fusion's weights with
 ``--mean-tau-scale``), told a per-pixel noise map of what the mean leaves (sigma * sqrt(sum w^2) /
 sum w), fuses that, and averages it with the first pass's fused frames; it prints the first pass
@@ -138,6 +140,25 @@ def noisy_means(net: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[list,
     return [x.mean for x in out], [x.noise for x in out]
 
 
+def refine_command(args) -> None:
+    clips, settings = load(args.cache)
+    denoiser = engine.Denoiser(settings["preset"], precision=settings["precision"], fusion=(FUSION_RADIUS, FUSION_RADIUS))
+    if denoiser.refiner is None:
+        raise SystemExit(f"refine: preset {settings['preset']} has no refiner")
+    for level, group in by_level(clips, args.levels).items():
+        rows = []
+        for c in group:
+            sigma = float(c["sigma"])
+            f = fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS)
+            out = [x for i, frame in enumerate(c["net"]) for _, x in f.push(np.ascontiguousarray(frame), sigma, i,
+                                                                               noisy=c["noisy"][i])]
+            out += [x for _, x in f.flush()]
+            refined = [denoiser.refine(x, sigma) for x in out]
+            rows.append([mean_psnr(x, c["clean"]) for x in (c["net"], [x.image for x in out], refined)])
+        alone, fused, refined = np.mean(rows, axis=0)
+        print(f"{level:>9}: alone {alone:.2f}, fused {fused:.2f}, fused and refined {refined:.2f}", flush=True)
+
+
 def second_pass(args) -> None:
     clips, settings = load(args.cache)
     engine.noise_map = per_pixel_noise_map
@@ -171,7 +192,8 @@ def main(argv=None) -> int:
     c.add_argument("--window", type=int, default=5)
     c.add_argument("--precision", default="float32", choices=["auto", "float32"])
     c.add_argument("--seed", type=int, default=2024)
-    for name, text in (("fuse", "the fusion with each --tau-scale"), ("second-pass", "a second pass of the network")):
+    for name, text in (("fuse", "the fusion with each --tau-scale"), ("refine", "the fusion and the preset's refiner"),
+                       ("second-pass", "a second pass of the network")):
         p = sub.add_parser(name, help=text)
         p.add_argument("cache", help="a .npz from the cache command")
         p.add_argument("--levels", nargs="+", help="the levels to try (as cached: 20.0, cam-low; default all)")
@@ -183,7 +205,7 @@ def main(argv=None) -> int:
         ap.error("--levels is for Gaussian noise; camera noise has its three levels")
     if getattr(args, "levels", None) and args.command != "cache":
         args.levels = [str(float(x)) if x.replace(".", "", 1).isdigit() else x for x in args.levels]
-    {"cache": cache, "fuse": fuse_command, "second-pass": second_pass}[args.command](args)
+    {"cache": cache, "fuse": fuse_command, "refine": refine_command, "second-pass": second_pass}[args.command](args)
     return 0
 
 

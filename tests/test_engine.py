@@ -334,7 +334,8 @@ def test_quality_refines_its_fused_frames_and_gains_on_real_footage():
     fused = [c for _, c in d.run(iter(seq))]
     d.refiner = refiner
     score = lambda frames: np.mean([psnr(o, c) for o, c in zip(frames, clean)])  # noqa: E731
-    assert score([c for _, c in out]) > score(fused) + 0.05, (score([c for _, c in out]), score(fused))
+    # measured 30.12 against 29.09 dB (the fusion alone: this foliage defeats the flow)
+    assert score([c for _, c in out]) > score(fused) + 0.5, (score([c for _, c in out]), score(fused))
     part = list(d.run(iter(seq), emit_from=6))
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, out[6:])) and len(part) == 4
 
