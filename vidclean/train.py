@@ -62,6 +62,17 @@ def validation_set(roots, frames, patch, seed=1234):
     return out
 
 
+def append_log(path: Path, row: dict) -> None:
+    """One epoch's row appended to the run's CSV log (its header first), and printed."""
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
 def score_name(key) -> str:
     return f"psnr_s{key}" if isinstance(key, int) else "psnr_" + key.replace("-", "_")
 
@@ -88,14 +99,7 @@ class Checkpoint(keras.callbacks.Callback):
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                **{score_name(k): round(v, 3) for k, v in scores.items()}, "psnr_mean": round(gaussian, 3),
                "psnr_all": round(mean, 3), "minutes": round((time.time() - self.started) / 60, 1)}
-        log = self.out / "log.csv"
-        new = not log.exists()
-        with log.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        append_log(self.out / "log.csv", row)
         ckpt = self.out / "checkpoint"
         ckpt.mkdir(exist_ok=True)
         self.nets.save_weights(ckpt / "model.weights.h5")
@@ -111,12 +115,31 @@ class Checkpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="vidclean train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_data_arguments(ap: argparse.ArgumentParser, camera_noise: float = 0.2, still: float = 0.0) -> None:
+    """The options that say which clips to train and validate on and how to make them noisy."""
     ap.add_argument("--clips", nargs="+", required=True, help="frame folders / video files, or folders holding them")
     ap.add_argument("--stills", nargs="*", default=[], help="folders of still images (given synthetic motion)")
     ap.add_argument("--val", nargs="+", required=True, help="validation clips (never trained on)")
+    ap.add_argument("--camera-noise", type=float, default=camera_noise, help="fraction of samples with camera-like noise")
+    ap.add_argument("--camera-shot", type=float, nargs=2, default=CAMERA_SHOT, metavar=("LO", "HI"),
+                    help="range of the camera noise's shot (signal-dependent) term, drawn log-uniformly "
+                         f"(default %(default)s; the benchmark's levels use {', '.join(f'{s:g}' for s, _ in CAMERA_LEVELS.values())})")
+    ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
+                    help="range of its read (constant) term, drawn log-uniformly (default %(default)s; "
+                         f"the benchmark's: {', '.join(f'{r:g}' for _, r in CAMERA_LEVELS.values())})")
+    ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
+                    help="fraction of the camera-noise samples then re-compressed with H.264 at CRF "
+                         f"{CRF_RANGE[0]}-{CRF_RANGE[1]} (default %(default)s; the benchmark's are all, at CRF 20)")
+    ap.add_argument("--still", type=float, default=still,
+                    help="fraction of samples of a scene that hardly moves (a frame or still under 0-30%% of "
+                         "the synthetic camera motion), where the frames around one help most")
+    ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="vidclean train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(ap)
     ap.add_argument("--out", required=True, help="run folder: checkpoint, log.csv, best weights")
     ap.add_argument("--preset", default="balanced", choices=[*PRESETS, *FORMER],
                     help="the network to train: a preset, or a former one (to re-run a chain of warm starts)")
@@ -136,23 +159,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=0,
                     help="steps of linear learning-rate warm-up from 0 before the cosine decay (eases a warm start)")
-    ap.add_argument("--camera-noise", type=float, default=0.2, help="fraction of samples with camera-like noise")
-    ap.add_argument("--camera-shot", type=float, nargs=2, default=CAMERA_SHOT, metavar=("LO", "HI"),
-                    help="range of the camera noise's shot (signal-dependent) term, drawn log-uniformly "
-                         f"(default %(default)s; the benchmark's levels use {', '.join(f'{s:g}' for s, _ in CAMERA_LEVELS.values())})")
-    ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
-                    help="range of its read (constant) term, drawn log-uniformly (default %(default)s; "
-                         f"the benchmark's: {', '.join(f'{r:g}' for _, r in CAMERA_LEVELS.values())})")
-    ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
-                    help="fraction of the camera-noise samples then re-compressed with H.264 at CRF "
-                         f"{CRF_RANGE[0]}-{CRF_RANGE[1]} (default %(default)s; the benchmark's are all, at CRF 20)")
-    ap.add_argument("--still", type=float, default=0.0,
-                    help="fraction of samples of a scene that hardly moves (a frame or still under 0-30%% of "
-                         "the synthetic camera motion), where the frames around one help most")
     ap.add_argument("--colour-weight", type=float, default=0.0,
                     help="weight of a loss term on each output frame's mean error per channel (a colour cast), "
                          "added to the mean absolute error (default 0: that alone)")
-    ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
     ap.add_argument("--processes", action="store_true",

@@ -21,7 +21,6 @@ Two steps, both resumable: re-running the same command goes on where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -29,13 +28,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vidclean.data import CAMERA_READ, CAMERA_SHOT, RECOMPRESSED, ClipBatches, find_stills, make_noisy, read_image
+from vidclean.data import ClipBatches, find_stills, make_noisy, read_image
 from vidclean.fusion import MotionFusion
 from vidclean.metrics import psnr
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 from vidclean.reader import Frame
 from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS
-from vidclean.train import VAL_SIGMAS, load_clips
+from vidclean.train import VAL_SIGMAS, add_data_arguments, append_log, load_clips
 
 CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
 KEEP = slice(FUSION_RADIUS, CROP_FRAMES - FUSION_RADIUS)
@@ -173,14 +172,7 @@ class Checkpoint(keras.callbacks.Callback):
             row[f"fused_{level}"], row[f"refined_{level}"] = round(fused, 3), round(ours, 3)
             gains.append(ours - fused)
         row["gain_mean"] = round(float(np.mean(gains)), 3)
-        log = self.out / "log.csv"
-        new = not log.exists()
-        with log.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        append_log(self.out / "log.csv", row)
         self.model.save(self.out / "checkpoint.keras")
         if row["gain_mean"] > self.state["best"]:
             self.state["best"] = row["gain_mean"]
@@ -193,9 +185,7 @@ class Checkpoint(keras.callbacks.Callback):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="vidclean train-refiner", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", nargs="+", required=True, help="folders of clean training clips")
-    ap.add_argument("--stills", nargs="*", default=[], help="folders of still images (given synthetic motion)")
-    ap.add_argument("--val", nargs="+", required=True, help="folders of validation clips (never trained on)")
+    add_data_arguments(ap, camera_noise=0.4, still=0.1)
     ap.add_argument("--out", required=True, help="folder for examples, checkpoints and the log")
     ap.add_argument("--examples", nargs="+", help="folders of examples (default OUT/examples): made in the first "
                                                   "if missing, read from all")
@@ -204,15 +194,6 @@ def main(argv=None) -> None:
     ap.add_argument("--chunk", type=int, default=100, help="crops per examples file")
     ap.add_argument("--crop", type=int, default=128, help="crop side in pixels")
     ap.add_argument("--val-crop", type=int, default=192, help="validation crop side in pixels")
-    ap.add_argument("--camera-noise", type=float, default=0.4, help="share of crops with camera noise")
-    ap.add_argument("--camera-shot", type=float, nargs=2, default=CAMERA_SHOT, metavar=("LO", "HI"),
-                    help="range of the camera noise's shot term (as vidclean train)")
-    ap.add_argument("--camera-read", type=float, nargs=2, default=CAMERA_READ, metavar=("LO", "HI"),
-                    help="range of the camera noise's read term")
-    ap.add_argument("--recompressed", type=float, default=RECOMPRESSED,
-                    help="share of camera-noise crops re-compressed with H.264")
-    ap.add_argument("--still", type=float, default=0.1, help="share of crops from a nearly still scene")
-    ap.add_argument("--max-frames", type=int, default=120, help="frames read per training clip")
     ap.add_argument("--epochs", type=int, default=10, help="0: make the examples only")
     ap.add_argument("--steps", type=int, default=400, help="steps per epoch")
     ap.add_argument("--batch", type=int, default=32)
