@@ -33,7 +33,7 @@ import vidclean.engine as engine
 import vidclean.fusion as fusion
 from vidclean.bench import make_noisy
 from vidclean.data import read_clip
-from vidclean.metrics import psnr
+from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS
 from vidclean.reader import Frame
 from vidclean.registry import FUSION_RADIUS
@@ -99,15 +99,9 @@ def load(path: str) -> tuple[dict, dict]:
     return clips, settings
 
 
-def mean_psnr(frames, clean) -> float:
-    return float(np.mean([psnr(f, c) for f, c in zip(frames, clean)]))
-
-
 def fuse(net: np.ndarray, sigma: float) -> np.ndarray:
     """``net``'s frames through the fusion as the engine runs it (FUSION_RADIUS each side)."""
-    f = fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS)
-    out = [image for i, frame in enumerate(net) for _, image in f.push(np.ascontiguousarray(frame), sigma, i)]
-    return np.stack(out + [image for _, image in f.flush()])
+    return np.stack(fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS).run(np.ascontiguousarray(net), sigma))
 
 
 def by_level(clips: dict, levels) -> dict:
@@ -134,10 +128,13 @@ def noisy_means(net: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[list,
     """Per frame: the weighted mean of the noisy frames warped onto it (the fusion's weights, read
     from the network's outputs, with fusion.MEAN_TAU_SCALE), and the noise level per pixel that
     mean leaves (vidclean.fusion.Fused)."""
-    f = fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS)
-    out = [x for i, frame in enumerate(net) for _, x in f.push(np.ascontiguousarray(frame), sigma, i, noisy=noisy[i])]
-    out += [x for _, x in f.flush()]
+    out = with_noisy_mean(net, noisy, sigma)
     return [x.mean for x in out], [x.noise for x in out]
+
+
+def with_noisy_mean(net: np.ndarray, noisy: np.ndarray, sigma: float) -> list:
+    """``net``'s frames through the fusion given the noisy frames: a vidclean.fusion.Fused each."""
+    return fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS).run(np.ascontiguousarray(net), sigma, noisy)
 
 
 def refine_command(args) -> None:
@@ -149,10 +146,7 @@ def refine_command(args) -> None:
         rows = []
         for c in group:
             sigma = float(c["sigma"])
-            f = fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS)
-            out = [x for i, frame in enumerate(c["net"]) for _, x in f.push(np.ascontiguousarray(frame), sigma, i,
-                                                                               noisy=c["noisy"][i])]
-            out += [x for _, x in f.flush()]
+            out = with_noisy_mean(c["net"], c["noisy"], sigma)
             refined = [denoiser.refine(x, sigma) for x in out]
             rows.append([mean_psnr(x, c["clean"]) for x in (c["net"], [x.image for x in out], refined)])
         alone, fused, refined = np.mean(rows, axis=0)

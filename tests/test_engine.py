@@ -341,8 +341,14 @@ def test_quality_refines_its_fused_frames_and_gains_on_real_footage():
 
 
 def test_only_a_fused_preset_with_a_refiner_refines_and_not_frames_told_no_noise():
+    from vidclean.registry import weights_path
+
     assert Denoiser("balanced", sigma=20, fusion=(2, 2)).refiner is None
     assert Denoiser("quality", sigma=20).refiner is None
+    # trained on the shipped network fused both ways: not for the live preview's fusion over
+    # earlier frames only, nor with weights given
+    assert Denoiser("quality", sigma=20, fusion=(2, 0)).refiner is None
+    assert Denoiser("quality", sigma=20, fusion=(2, 2), weights=weights_path("quality")).refiner is None
     seq = list(frames(6, 40, 28))
     fused = Denoiser("quality", window=3, sigma=0, fusion=(2, 2))
     assert fused.refiner is not None

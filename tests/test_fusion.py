@@ -147,14 +147,8 @@ def test_frames_too_small_for_the_flow_pass_unchanged(clean):
 
 
 def run_with_noisy(cleaned, noisy, sigma, before=2, after=2):
-    """Fused outputs (vidclean.fusion.Fused) of cleaned frames pushed with their noisy inputs."""
-    f = MotionFusion(before, after)
-    pairs = []
-    for i, (c, n) in enumerate(zip(cleaned, noisy)):
-        pairs += f.push(c, sigma, i, noisy=n)
-    pairs += f.flush()
-    assert [tag for tag, _ in pairs] == list(range(len(cleaned)))
-    return [x for _, x in pairs]
+    """Fused outputs (vidclean.fusion.Fused) of cleaned frames given with their noisy inputs."""
+    return MotionFusion(before, after).run(cleaned, sigma, noisy)
 
 
 def test_given_the_noisy_frames_their_mean_along_the_flow_and_its_noise_come_too(clean):
@@ -162,7 +156,9 @@ def test_given_the_noisy_frames_their_mean_along_the_flow_and_its_noise_come_too
     cleaned, noisy = residual(panned, 4.0, seed=1), residual(panned, 20.0, seed=3)
     out = run_with_noisy(cleaned, noisy, 20)
     # the fused frames are the fusion's without the noisy frames
-    assert all(np.array_equal(o.image, f) for o, f in zip(out, run(cleaned, 20)))
+    plain = run(cleaned, 20)
+    assert all(np.array_equal(o.image, f) for o, f in zip(out, plain))
+    assert all(np.array_equal(a, b) for a, b in zip(MotionFusion().run(cleaned, 20), plain))
     middle = out[4]
     assert middle.mean.dtype == np.uint8 and middle.noise.dtype == np.float32
     assert middle.noise.shape == panned.shape[1:3]

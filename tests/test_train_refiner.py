@@ -38,6 +38,9 @@ def test_examples_then_training_checkpoint_log_and_resume(tmp_path, capsys):
     # every validation level logged, fused and refined, ordered by noise as they should be
     assert float(rows[0]["fused_10"]) > float(rows[0]["fused_20"]) > float(rows[0]["fused_50"]) > 20
     assert {"refined_cam-low", "refined_cam-high", "gain_mean"} <= set(rows[0])
+    # the fused frames do not change: the resumed run (validation examples read back) logs them
+    # under the same columns
+    assert all(rows[0][k] == rows[1][k] for k in rows[0] if k.startswith("fused_"))
     model = build_refiner(REFINERS["quality"])
     model.load_weights(out / "best.weights.h5")
     with h5py.File(out / "best.weights.h5") as f:  # the weights to ship: without the optimizer's state

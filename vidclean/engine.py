@@ -302,9 +302,10 @@ class Denoiser:
     ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
     and after it, warped onto it along the motion (``vidclean.fusion``, with the DIS preset
     ``FUSION_FLOW[preset]``, "ultrafast" for a preset not there); outputs then come ``after``
-    frames later. None: the network's output as it is. A fused preset with a refiner
-    (``registry.REFINERS``: "quality") refines each fused frame (``refine``); frames told a noise
-    level of 0 are left as the fusion gives them.
+    frames later. None: the network's output as it is. A preset with a refiner
+    (``registry.REFINERS``: "quality"), fused with frames both before and after and with its
+    shipped weights, refines each fused frame (``refine``); frames told a noise level of 0 are left
+    as the fusion gives them.
     ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
     per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
     """
@@ -328,7 +329,9 @@ class Denoiser:
         self.encoder = compiled(self.nets.encoder, pixels_first=True)
         self.temporal = compiled(self.nets.temporal)
         self.decoder = compiled(self.nets.decoder, pixels_first=True, pixels_out=self.nets.cfg.scale)
-        refiner = load_refiner(preset) if fusion is not None and max(fusion) > 0 else None
+        # the refiner was trained on the shipped network's outputs fused both ways: not with other
+        # weights, nor with a fusion over earlier frames only (the live preview)
+        refiner = load_refiner(preset) if fusion is not None and min(fusion) > 0 and weights is None else None
         self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=1)
         self.sigma = sigma
         self.tile = tile
@@ -415,7 +418,7 @@ class Denoiser:
         self.last_sigma = self.sigma_total = 0.0
         self.frames_done = 0
         before, after = self.fusion or (0, 0)
-        refine = self.refiner is not None
+        refine = self.refiner is not None and self.sigma != 0
         # the refiner needs each frame's noisy pixels: they are kept up to the fusion
         cleaned = self._network_outputs(frames, read_ahead, pixels or refine, first, max(first, emit_from - before))
         try:

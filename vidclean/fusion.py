@@ -133,6 +133,12 @@ class MotionFusion:
             out.append(self._fuse_next())
         return out
 
+    def run(self, images, sigma: float, noisy=None) -> list:
+        """The fused frames of a whole clip (and its noisy frames, if given), in order."""
+        noisy = [None] * len(images) if noisy is None else noisy
+        out = [x for i, (image, n) in enumerate(zip(images, noisy)) for _, x in self.push(image, sigma, i, n)]
+        return out + [x for _, x in self.flush()]
+
     def flush(self) -> list:
         """The frames still waiting for later neighbours, fused with those there are."""
         out = []
@@ -212,11 +218,12 @@ class MotionFusion:
             noise = (centre.sigma * np.sqrt(squares) / mean.weights).astype(np.float32)
         return Fused(fused.result(), mean.result(), noise)
 
-    def weighted_neighbours(self, i: int, scales: tuple[float, ...] = (TAU_SCALE,)):
+    def weighted_neighbours(self, i: int, scales: tuple[float, ...] | None = None):
         """For each neighbour of entry ``i`` that is blended in: (its index in ``entries``, where
         each of i's pixels lies in it, its image warped onto i, the per-pixel weights); the
-        centre's own weight is 1. The weights are one per tau scale in ``scales``, None for a
-        scale that leaves this neighbour out."""
+        centre's own weight is 1. The weights are one per tau scale in ``scales`` (default
+        TAU_SCALE alone), None for a scale that leaves this neighbour out."""
+        scales = (TAU_SCALE,) if scales is None else scales
         centre = self.entries[i]
         lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
         if lo == hi or min(centre.image.shape[:2]) < MIN_SIDE:

@@ -12,6 +12,11 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
 
+def mean_psnr(frames, clean) -> float:
+    """PSNR averaged over pairs of frames."""
+    return float(np.mean([psnr(f, c) for f, c in zip(frames, clean)]))
+
+
 def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """Mean structural similarity (Wang et al. 2004, 11x11 Gaussian window), averaged over channels."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

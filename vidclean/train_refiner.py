@@ -30,7 +30,7 @@ import numpy as np
 
 from vidclean.data import ClipBatches, find_stills, make_noisy, read_image
 from vidclean.fusion import MotionFusion
-from vidclean.metrics import psnr
+from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 from vidclean.reader import Frame
 from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS
@@ -45,9 +45,15 @@ def fused_examples(denoiser, noisy: np.ndarray, sigma: float, flow: str) -> list
     mean: a vidclean.fusion.Fused per frame."""
     denoiser.sigma = float(sigma)
     cleaned = [c for _, c in denoiser.run(Frame(i, i, i / 25, f) for i, f in enumerate(noisy))]
-    fusion = MotionFusion(FUSION_RADIUS, FUSION_RADIUS, flow)
-    out = [x for i, c in enumerate(cleaned) for _, x in fusion.push(c, sigma, i, noisy=noisy[i])]
-    return out + [x for _, x in fusion.flush()]
+    return MotionFusion(FUSION_RADIUS, FUSION_RADIUS, flow).run(cleaned, sigma, noisy)
+
+
+KEYS = ("fused", "mean", "noise", "clean")
+
+
+def joined(parts) -> dict:
+    """Examples from several sets (dicts or .npz files of KEYS) as one."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in KEYS}
 
 
 def stack(fused: list, clean: np.ndarray) -> dict:
@@ -83,7 +89,7 @@ def make_examples(args, denoiser, flow: str) -> None:
                                       args.recompressed)
             parts.append(stack(fused_examples(denoiser, noisy, sigma, flow)[KEEP], clip[KEEP]))
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        np.savez(tmp, **joined(parts))
         tmp.rename(path)
         print(f"examples: chunk {c + 1}/{chunks} ({time.time() - t0:.0f}s)", flush=True)
 
@@ -92,14 +98,16 @@ def validation_examples(args, denoiser, flow: str) -> dict:
     """{level: examples} from the middle of each validation clip, per Gaussian sigma and camera
     level (told the blind estimate, as ``--sigma auto`` is); cached beside the examples."""
     path = examples_folder(args) / "validation.npz"
+    levels = [*map(str, VAL_SIGMAS), *CAMERA_LEVELS]  # the log's columns keep this order
     if path.exists():
         z = np.load(path)
-        return {level: {k: z[f"{level}|{k}"] for k in ("fused", "mean", "noise", "clean")}
-                for level in sorted({key.split("|")[0] for key in z.files})}
+        return {level: {k: z[f"{level}|{k}"] for k in KEYS} for level in levels}
     rng = np.random.default_rng(1234)
     out = {}
-    clips = load_clips(args.val, max_frames=40)
-    for level in [*map(str, VAL_SIGMAS), *CAMERA_LEVELS]:
+    clips = [c for c in load_clips(args.val, max_frames=40) if len(c) >= CROP_FRAMES]
+    if not clips:
+        raise SystemExit(f"train-refiner: no validation clip of at least {CROP_FRAMES} frames")
+    for level in levels:
         parts = []
         for clip in clips:
             n, h, w = clip.shape[:3]
@@ -112,7 +120,7 @@ def validation_examples(args, denoiser, flow: str) -> dict:
                 sigma = float(level)
                 noisy = add_gaussian(crop, sigma, rng)
             parts.append(stack(fused_examples(denoiser, noisy, sigma, flow)[KEEP], crop[KEEP]))
-        out[level] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out[level] = joined(parts)
     np.savez(path, **{f"{level}|{k}": v for level, ex in out.items() for k, v in ex.items()})
     return out
 
@@ -145,10 +153,6 @@ class Patches(keras.utils.PyDataset):
                                               rng.integers(w - p + 1, size=self.batch))]
         crop = {k: np.stack([v[i, y:y + p, x:x + p] for i, y, x in picks]) for k, v in self.ex.items()}
         return tuple(inputs(crop)), crop["clean"].astype(np.float32) / 255
-
-
-def mean_psnr(frames: np.ndarray, clean: np.ndarray) -> float:
-    return float(np.mean([psnr(f, c) for f, c in zip(frames, clean)]))
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -223,7 +227,7 @@ def main(argv=None) -> None:
     files = sorted(examples_folder(args).glob("[0-9]*.npz"))[: -(-args.crops // args.chunk)]
     files += [f for folder in (args.examples or [])[1:] for f in sorted(Path(folder).glob("[0-9]*.npz"))]
     loaded = [np.load(f) for f in files]
-    examples = {k: np.concatenate([z[k] for z in loaded]) for k in ("fused", "mean", "noise", "clean")}
+    examples = joined(loaded)
     print(f"{len(examples['fused'])} example frames, {sum(len(v['fused']) for v in val.values())} validation frames",
           flush=True)
 
