@@ -66,6 +66,11 @@ def examples_folder(args) -> Path:
     return Path(args.examples[0]) if args.examples else Path(args.out) / "examples"
 
 
+def chunk_files(folder) -> list[Path]:
+    """A folder's chunks of examples, in order (not a chunk still being written, NNNN.tmp.npz)."""
+    return sorted(Path(folder).glob("[0-9][0-9][0-9][0-9].npz"))
+
+
 def make_examples(args, denoiser, flow: str) -> None:
     """Writes the chunks of examples not written yet."""
     folder = examples_folder(args)
@@ -224,8 +229,8 @@ def main(argv=None) -> None:
     del denoiser
     if not args.epochs:
         return
-    files = sorted(examples_folder(args).glob("[0-9]*.npz"))[: -(-args.crops // args.chunk)]
-    files += [f for folder in (args.examples or [])[1:] for f in sorted(Path(folder).glob("[0-9]*.npz"))]
+    files = chunk_files(examples_folder(args))[: -(-args.crops // args.chunk)]
+    files += [f for folder in (args.examples or [])[1:] for f in chunk_files(folder)]
     loaded = [np.load(f) for f in files]
     examples = joined(loaded)
     print(f"{len(examples['fused'])} example frames, {sum(len(v['fused']) for v in val.values())} validation frames",
