@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=20000)
     p.add_argument("--size", default="64x64", help="WIDTHxHEIGHT (default 64x64)")
     p.add_argument("--window", type=int, default=5)
+    p.add_argument("--preset", default="balanced", choices=["fast", "balanced", "quality"])
     p.add_argument("--sigma", default="auto", help="noise level, or 'auto' (default)")
     p.add_argument("--checkpoints", default="1,100,1000,2000,5000,10000,15000,20000",
                    help="frame numbers at which memory is recorded (the last frame always is)")
@@ -92,8 +93,8 @@ def main(argv=None) -> int:
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
             # as the command line cleans (fused unless --no-fusion)
-            fused = fusion(argparse.Namespace(preset="balanced", no_fusion=args.no_fusion))
-            denoiser = Denoiser("balanced", args.window, sigma, fusion=fused)
+            fused = fusion(argparse.Namespace(preset=args.preset, no_fusion=args.no_fusion))
+            denoiser = Denoiser(args.preset, args.window, sigma, fusion=fused)
             count = 0
             for frame, clean in denoiser.run(stream):
                 writer.write(clean, frame.pts)
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     first = by_frame.get(1000, samples[0])
     last = samples[-1]
     result = {
-        "frames": count, "size": [width, height], "window": args.window, "sigma": args.sigma, "output": args.output,
+        "frames": count, "size": [width, height], "preset": args.preset, "window": args.window, "sigma": args.sigma, "output": args.output,
         "fusion": not args.no_fusion,
         "frames_lost": lost, "output_bytes": out_size,
         "seconds": round(time.time() - start, 1), "fps": round(count / (time.time() - start), 2),
