@@ -456,10 +456,9 @@ class Denoiser:
         if sigma <= 0:
             return fused.image
         height, width = fused.image.shape[:2]
-        image, mean = pad_to_multiple(fused.image), pad_to_multiple(fused.mean)
-        noise = pad_to_multiple(fused.noise * np.float32(1 / 255))  # the noise maps' 0-1 scale
+        unit = np.float32(1 / 255)  # 8-bit and 0-255 levels to the networks' 0-1
+        image, mean, noise = pad_to_multiple(fused.image), pad_to_multiple(fused.mean), pad_to_multiple(fused.noise * unit)
         tiling = self.tiling(*image.shape[:2])
-        unit = np.float32(1 / 255)
         outs = (np.asarray(self.refiner([i[None], m[None].astype(np.float32) * unit, n[None, ..., None]]))[0]
                 for i, m, n in zip(tiling.split(image), tiling.split(mean), tiling.split(noise)))
         return tiling.merge(outs)[:height, :width]
