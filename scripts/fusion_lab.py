@@ -124,16 +124,10 @@ def fuse_command(args) -> None:
         print(f"{level:>9}: " + ", ".join(cells), flush=True)
 
 
-def noisy_means(net: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[list, list]:
-    """Per frame: the weighted mean of the noisy frames warped onto it (the fusion's weights, read
-    from the network's outputs, with fusion.MEAN_TAU_SCALE), and the noise level per pixel that
-    mean leaves (vidclean.fusion.Fused)."""
-    out = with_noisy_mean(net, noisy, sigma)
-    return [x.mean for x in out], [x.noise for x in out]
-
-
 def with_noisy_mean(net: np.ndarray, noisy: np.ndarray, sigma: float) -> list:
-    """``net``'s frames through the fusion given the noisy frames: a vidclean.fusion.Fused each."""
+    """``net``'s frames through the fusion given the noisy frames: a vidclean.fusion.Fused each,
+    with the weighted mean of the noisy frames warped onto it (weights read from the network's
+    outputs, with fusion.MEAN_TAU_SCALE) and the noise level per pixel that mean leaves."""
     return fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS).run(np.ascontiguousarray(net), sigma, noisy)
 
 
@@ -162,9 +156,9 @@ def second_pass(args) -> None:
         for c in group:
             sigma = float(c["sigma"])
             first = fuse(c["net"], sigma)
-            means, maps = noisy_means(c["net"], c["noisy"], sigma)
-            again, _ = network(settings["preset"], np.stack(means), sigma, int(settings["window"]),
-                               settings["precision"], maps)
+            means = with_noisy_mean(c["net"], c["noisy"], sigma)
+            again, _ = network(settings["preset"], np.stack([m.mean for m in means]), sigma, int(settings["window"]),
+                               settings["precision"], [m.noise for m in means])
             second = fuse(again, sigma)
             both = np.clip(np.rint((first.astype(np.float32) + second) / 2), 0, 255).astype(np.uint8)
             rows.append([mean_psnr(x, c["clean"]) for x in (first, second, both)])

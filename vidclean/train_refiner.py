@@ -229,17 +229,19 @@ def main(argv=None) -> None:
     del denoiser
     if not args.epochs:
         return
+    callback = Checkpoint(out, val, build_refiner(REFINERS[args.preset]))
+    start = callback.state["epoch"]
+    if start >= args.epochs:  # before the examples are read (gigabytes)
+        print("training already complete")
+        return
     files = chunk_files(examples_folder(args))[: -(-args.crops // args.chunk)]
     files += [f for folder in (args.examples or [])[1:] for f in chunk_files(folder)]
-    loaded = [np.load(f) for f in files]
-    examples = joined(loaded)
+    examples = joined([np.load(f) for f in files])
     print(f"{len(examples['fused'])} example frames, {sum(len(v['fused']) for v in val.values())} validation frames",
           flush=True)
 
     keras.utils.set_random_seed(args.seed)
     data = Patches(examples, args.patch, args.batch, args.steps, args.seed)
-    callback = Checkpoint(out, val, build_refiner(REFINERS[args.preset]))
-    start = callback.state["epoch"]
     if start and (out / "checkpoint.keras").exists():
         model = keras.models.load_model(out / "checkpoint.keras")
         data.epoch = start
@@ -251,9 +253,6 @@ def main(argv=None) -> None:
             print(f"warm start from {args.init}", flush=True)
         schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * args.steps, alpha=0.05)
         model.compile(keras.optimizers.Adam(schedule), loss="mse")
-    if start >= args.epochs:
-        print("training already complete")
-        return
     model.fit(data, epochs=args.epochs, initial_epoch=start, callbacks=[callback], verbose=2)
 
 
