@@ -106,8 +106,8 @@ def use_bfloat16(enabled: bool) -> None:
 def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
     """``model`` as a function of its list of inputs, compiled by the backend once per input shape.
 
-    TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; other backends:
-    ``predict_on_batch``. Outputs stay backend tensors, so features and state are not copied
+    TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
+    without autograd; other backends: ``predict_on_batch``. Outputs stay backend tensors, so features and state are not copied
     to NumPy and back between the networks (that cost ~100 ms per 480p frame). With
     ``pixels_first`` the first input is given as 8-bit pixels and scaled to 0-1 in the graph;
     with ``pixels_out`` the (single) output is turned back into 8-bit pixels in the graph, and
@@ -137,6 +137,14 @@ def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
         step = jax.jit(lambda trainable, fixed, inputs: pixels(model.stateless_call(trainable, fixed, unit(inputs),
                                                                                         training=False)[0]))
         return lambda inputs: step(*variables, inputs)
+    if backend == "torch":
+        import torch
+
+        def step(inputs):  # (predict_on_batch refuses a list mixing NumPy arrays and tensors)
+            with torch.no_grad():
+                return pixels(model([ops.convert_to_tensor(x) for x in unit(inputs)], training=False))
+
+        return step
     return lambda inputs: pixels(model.predict_on_batch(unit(inputs)))
 
 
@@ -459,7 +467,7 @@ class Denoiser:
         unit = np.float32(1 / 255)  # 8-bit and 0-255 levels to the networks' 0-1
         image, mean, noise = pad_to_multiple(fused.image), pad_to_multiple(fused.mean), pad_to_multiple(fused.noise * unit)
         tiling = self.tiling(*image.shape[:2])
-        outs = (np.asarray(self.refiner([i[None], m[None].astype(np.float32) * unit, n[None, ..., None]]))[0]
+        outs = (ops.convert_to_numpy(self.refiner([i[None], m[None].astype(np.float32) * unit, n[None, ..., None]]))[0]
                 for i, m, n in zip(tiling.split(image), tiling.split(mean), tiling.split(noise)))
         return tiling.merge(outs)[:height, :width]
 
@@ -529,7 +537,7 @@ class Denoiser:
                 yield [x for f in frames for x in found[id(f)]]
 
         outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
-            np.asarray(self.decoder([image, skip, feat, _float(h), delay, *near_features]))[0]
+            ops.convert_to_numpy(self.decoder([image, skip, feat, _float(h), delay, *near_features]))[0]
             for image, (skip, feat, *near_features), (h, _) in zip(centre.images, tile_features(), states)
         )
         height, width = centre.size
