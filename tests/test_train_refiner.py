@@ -1,9 +1,11 @@
 """`vidclean train-refiner`: examples from the bundled clip, a checkpoint each epoch, a resumed run."""
 
 import csv
+import json
 from pathlib import Path
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
@@ -31,6 +33,10 @@ def test_examples_then_training_checkpoint_log_and_resume(tmp_path, capsys):
     made = [p.stat().st_mtime_ns for p in chunks]
     main([*args, "--epochs", "2"])
     assert "resumed at epoch 1" in capsys.readouterr().out
+    # resumed with more epochs, the learning rate decays over them all (2 epochs x 2 steps), not
+    # over the first command's one epoch
+    optimizer = keras.optimizers.serialize(keras.models.load_model(out / "checkpoint.keras").optimizer)
+    assert optimizer["config"]["learning_rate"]["config"]["decay_steps"] == 4
     assert [p.stat().st_mtime_ns for p in chunks] == made  # the examples were not made again
     with (out / "log.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -49,6 +55,13 @@ def test_examples_then_training_checkpoint_log_and_resume(tmp_path, capsys):
     assert "training already complete" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([*args, "--patch", "33"])
+    # examples made by another network are refused, not trained on
+    record = out / "examples" / "made_by.json"
+    made_by = json.loads(record.read_text())
+    assert made_by["preset"] == "quality" and len(made_by["weights_sha256"]) == 64
+    record.write_text(json.dumps({**made_by, "weights_sha256": "0" * 64}))
+    with pytest.raises(SystemExit, match="made with another weights_sha256"):
+        main([*args, "--epochs", "3"])
 
 
 def test_an_untrained_refiner_passes_the_fused_frame_through():

@@ -11,7 +11,9 @@ Two steps, both resumable: re-running the same command goes on where it stopped.
    mean (vidclean.fusion, as the engine runs it); the middle frames, whose neighbours are all
    there, are kept. Written in chunks, ``OUT/examples/NNNN.npz`` (or in the first folder of
    ``--examples``; the others are read too, made by runs before), with the validation clips' in
-   ``validation.npz`` beside them. ``--epochs 0`` makes the examples only.
+   ``validation.npz`` beside them, and in ``made_by.json`` the hash of the network's weights and
+   the fusion's settings: examples made otherwise are refused. ``--epochs 0`` makes the
+   examples only.
 2. Training: random patches of those; a checkpoint every epoch (``OUT/checkpoint.keras``), the
    validation PSNR per noise level of the fused frames and of the refined ones appended to
    ``OUT/log.csv``; the best weights so far in ``OUT/best.weights.h5`` (copy them to
@@ -21,6 +23,7 @@ Two steps, both resumable: re-running the same command goes on where it stopped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -28,12 +31,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from vidclean import fusion
 from vidclean.data import ClipBatches, find_stills, make_noisy, read_image
 from vidclean.fusion import MotionFusion
 from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 from vidclean.reader import Frame
-from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS
+from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS, weights_path
 from vidclean.train import VAL_SIGMAS, add_data_arguments, append_log, load_clips
 
 CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
@@ -71,10 +75,35 @@ def chunk_files(folder) -> list[Path]:
     return sorted(Path(folder).glob("[0-9][0-9][0-9][0-9].npz"))
 
 
+def made_by(preset: str, flow: str) -> dict:
+    """What examples depend on besides the noise: the preset's shipped network (its weights'
+    hash) and the fusion's settings. Kept as ``made_by.json`` in a folder of examples."""
+    names = ("FLOOR", "TAU_SCALE", "CAP_BASE", "CAP_SLOPE", "CAP_RAMP", "LOOP_MISS", "MEAN_TAU_SCALE", "PATCH")
+    return {"preset": preset, "weights_sha256": hashlib.sha256(weights_path(preset).read_bytes()).hexdigest(),
+            "fusion": {"radius": FUSION_RADIUS, "flow": flow, **{n.lower(): getattr(fusion, n) for n in names}}}
+
+
+def check_examples(folders, maker: dict) -> None:
+    """Exits with a one-line error if a folder's examples were made by another network or fusion
+    (they would train the refiner for outputs it will not see); notes folders without a record."""
+    for folder in map(Path, folders):
+        record = folder / "made_by.json"
+        if record.exists():
+            found = json.loads(record.read_text())
+            if found != maker:
+                what = [k for k in maker if found.get(k) != maker[k]]
+                raise SystemExit(f"train-refiner: the examples in {folder} were made with another "
+                                 f"{' and '.join(what)} than now; make new ones in another folder")
+        elif chunk_files(folder):
+            print(f"note: {folder} does not record the network that made its examples; not checked", flush=True)
+
+
 def make_examples(args, denoiser, flow: str) -> None:
     """Writes the chunks of examples not written yet."""
     folder = examples_folder(args)
     folder.mkdir(parents=True, exist_ok=True)
+    if not chunk_files(folder) and not (folder / "validation.npz").exists():
+        (folder / "made_by.json").write_text(json.dumps(made_by(args.preset, flow), indent=1))
     chunks = -(-args.crops // args.chunk)
     if all((folder / f"{c:04d}.npz").exists() for c in range(chunks)):
         return
@@ -223,6 +252,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
     flow = FUSION_FLOW[args.preset]
+    check_examples([examples_folder(args), *(args.examples or [])[1:]], made_by(args.preset, flow))
     denoiser = Denoiser(args.preset, window=5, sigma=0.0, precision="float32")
     make_examples(args, denoiser, flow)
     val = validation_examples(args, denoiser, flow)
@@ -242,8 +272,12 @@ def main(argv=None) -> None:
 
     keras.utils.set_random_seed(args.seed)
     data = Patches(examples, args.patch, args.batch, args.steps, args.seed)
+    # the learning rate decays over this command's --epochs x --steps: a run resumed with more
+    # epochs goes on as if it had been planned for them from the start
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * args.steps, alpha=0.05)
     if start and (out / "checkpoint.keras").exists():
         model = keras.models.load_model(out / "checkpoint.keras")
+        model.optimizer.learning_rate = schedule
         data.epoch = start
         print(f"resumed at epoch {start}", flush=True)
     else:
@@ -251,7 +285,6 @@ def main(argv=None) -> None:
         if args.init:
             model.load_weights(args.init)
             print(f"warm start from {args.init}", flush=True)
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * args.steps, alpha=0.05)
         model.compile(keras.optimizers.Adam(schedule), loss="mse")
     model.fit(data, epochs=args.epochs, initial_epoch=start, callbacks=[callback], verbose=2)
 
