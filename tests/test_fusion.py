@@ -180,3 +180,21 @@ def test_the_noisy_mean_leaves_out_another_scene(clean):
     assert psnr(out[2].mean, frames[2]) > psnr(residual(frames, 10.0, seed=2)[2], frames[2]) + 2  # measured +3.0
     with pytest.raises(ValueError, match="size"):
         MotionFusion().push(clean[0], 10, 0, noisy=clean[0][:-2])
+
+
+@pytest.mark.parametrize("flow_pixels", [fusion.FLOW_PIXELS, 360 * 240 // 4])  # full-size flow; half-size
+def test_fusing_a_band_of_rows_at_a_time_gives_the_frame_fused_in_one_piece(clean, monkeypatch, flow_pixels):
+    monkeypatch.setattr(fusion, "FLOW_PIXELS", flow_pixels)
+    frames = clean[:6]
+    cleaned, noisy = residual(frames, 8.0, seed=1), residual(frames, 20.0, seed=3)
+    whole = run_with_noisy(cleaned, noisy, 20)
+    monkeypatch.setattr(fusion, "BAND_PIXELS", 360 * 23)  # bands of 23 rows (the last one of 10)
+    assert fusion.bands(240, 360)[-2:] == [(207, 230), (230, 240)]
+    for keep in (fusion.KEEP_PIXELS, 0):  # the bands' warps kept between measuring and weighting, or made again
+        monkeypatch.setattr(fusion, "KEEP_PIXELS", keep)
+        banded = run_with_noisy(cleaned, noisy, 20)
+        for a, b in zip(whole, banded):
+            assert np.array_equal(a.image, b.image) and np.array_equal(a.mean, b.mean)
+            assert np.allclose(a.noise, b.noise, rtol=1e-6)
+    # and the fusion did blend: not the cleaned frames passed through
+    assert psnr(np.stack([x.image for x in whole]), frames) > psnr(cleaned, frames) + 1

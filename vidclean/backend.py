@@ -27,7 +27,10 @@ def load_keras(threads: int | None = None):
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: not even the C++ "errors" TensorFlow logs while running, which are fallbacks (frames above
+    # 1080p keep their state in float16: "oneDNN supports DT_HALF only on platforms with AVX-512"); a
+    # real failure raises in Python
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if threads is not None:
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     sys.stderr.flush()

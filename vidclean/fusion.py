@@ -46,6 +46,14 @@ FLOW_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.D
 # Frames above this many pixels get their flow from a copy scaled down by an integer factor to at
 # most this (1080p: half size; 4K: a third)
 FLOW_PIXELS = 1280 * 720
+# Frames are fused a band of rows of about this many pixels at a time (frames up to FLOW_PIXELS
+# in one): what a neighbour needs at full size (its warp, the flows there and back, differences
+# and weights, mostly float32) is held for one band, not the whole frame: a 4K frame's fusion
+# held over a gigabyte at once ("balanced": peak 3.1 GB, against 2.0 without the fusion)
+BAND_PIXELS = FLOW_PIXELS
+# Frames up to this many pixels (1080p) keep each band's warps from measuring the neighbours for
+# weighting them; larger ones warp each band again (for 4K about a sixth more time for the fusion)
+KEEP_PIXELS = 1920 * 1088
 # Frames narrower or lower than this are not fused (DIS needs at least 12 pixels on a side)
 MIN_SIDE = 16
 # Side of the box over which a pixel's difference to a warped neighbour is averaged
@@ -171,10 +179,10 @@ class MotionFusion:
             self._grids[h, w] = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
         return self._grids[h, w]
 
-    def flow_to(self, i: int, j: int, size: tuple[int, int] | None = None) -> np.ndarray:
-        """Flow from entry ``i`` to entry ``j``: for each pixel of i, its offset to where it lies
-        in j; composed hop by hop from the consecutive frames' flows, then brought to ``size``
-        (height, width) if the flow was computed on a smaller copy."""
+    def flow_to(self, i: int, j: int) -> np.ndarray:
+        """Flow from entry ``i`` to entry ``j``: for each pixel of i (of the smaller copy, if the
+        flow is computed on one), its offset to where it lies in j; composed hop by hop from the
+        consecutive frames' flows."""
         step = 1 if j > i else -1
         total = self.entries[i].forward if step > 0 else self.entries[i - 1].backward
         if abs(j - i) > 1:
@@ -186,78 +194,154 @@ class MotionFusion:
                 cache[j - i] = total + cv2.remap(last, grid + total, None, cv2.INTER_LINEAR,
                                                  borderMode=cv2.BORDER_REPLICATE)
             total = cache[j - i]
-        if size is not None and total.shape[:2] != size:
-            h, w = size
-            scale = np.array([w / total.shape[1], h / total.shape[0]], np.float32)  # (x, y)
-            total = cv2.resize(total, (w, h), interpolation=cv2.INTER_LINEAR) * scale
         return total
 
     def fuse(self, i: int) -> np.ndarray:
         """Entry ``i``'s image averaged with its weighted neighbours (``weighted_neighbours``)."""
         centre = self.entries[i]
-        total = _Average(centre.image)
-        for _, _, warped, (weight,) in self.weighted_neighbours(i):
-            total.add(warped, weight)
-        return total.result()
+        out = np.empty_like(centre.image)
+        for (y0, y1), neighbours in self.weighted_neighbours(i):
+            total = _Average(centre.image[y0:y1])
+            for _, _, warped, (weight,) in neighbours:
+                total.add(warped, weight)
+            out[y0:y1] = total.result()
+        return out
 
     def fuse_with_mean(self, i: int) -> Fused:
         """``fuse(i)``, and the mean of the noisy inputs along the same flow (MEAN_TAU_SCALE)."""
         centre = self.entries[i]
-        fused, mean = _Average(centre.image), _Average(centre.noisy)
-        squares = None  # sum of the mean's squared weights, the centre's (1) included
-        for j, where, warped, (weight, mean_weight) in self.weighted_neighbours(i, (TAU_SCALE, MEAN_TAU_SCALE)):
-            if weight is not None:
-                fused.add(warped, weight)
-            if mean_weight is not None:
-                mean.add(cv2.remap(self.entries[j].noisy, where, None, cv2.INTER_CUBIC,
-                                   borderMode=cv2.BORDER_REPLICATE), mean_weight)
-                squares = (1.0 if squares is None else squares) + mean_weight * mean_weight
-        if squares is None:  # the mean is the noisy frame itself
-            noise = np.full(centre.image.shape[:2], centre.sigma, np.float32)
-        else:
-            noise = (centre.sigma * np.sqrt(squares) / mean.weights).astype(np.float32)
-        return Fused(fused.result(), mean.result(), noise)
+        image, mean = np.empty_like(centre.image), np.empty_like(centre.noisy)
+        noise = np.empty(centre.image.shape[:2], np.float32)
+        for (y0, y1), neighbours in self.weighted_neighbours(i, (TAU_SCALE, MEAN_TAU_SCALE)):
+            fused, noisy = _Average(centre.image[y0:y1]), _Average(centre.noisy[y0:y1])
+            squares = None  # sum of the mean's squared weights, the centre's (1) included
+            for j, where, warped, (weight, mean_weight) in neighbours:
+                if weight is not None:
+                    fused.add(warped, weight)
+                if mean_weight is not None:
+                    noisy.add(cv2.remap(self.entries[j].noisy, where, None, cv2.INTER_CUBIC,
+                                        borderMode=cv2.BORDER_REPLICATE), mean_weight)
+                    squares = (1.0 if squares is None else squares) + mean_weight * mean_weight
+            image[y0:y1], mean[y0:y1] = fused.result(), noisy.result()
+            # with no neighbour the mean is the noisy frame itself, at the level told
+            noise[y0:y1] = centre.sigma if squares is None else centre.sigma * np.sqrt(squares) / noisy.weights
+        return Fused(image, mean, noise)
 
     def weighted_neighbours(self, i: int, scales: tuple[float, ...] | None = None):
-        """For each neighbour of entry ``i`` that is blended in: (its index in ``entries``, where
-        each of i's pixels lies in it, its image warped onto i, the per-pixel weights); the
-        centre's own weight is 1. The weights are one per tau scale in ``scales`` (default
-        TAU_SCALE alone), None for a scale that leaves this neighbour out."""
+        """Entry ``i``'s neighbours weighted, a band of its rows at a time (``bands``): for each
+        band ``((first row, end row), neighbours)``, and for each neighbour blended in, over the
+        band's rows: (its index in ``entries``, where each of i's pixels lies in it, its image
+        warped onto i, the per-pixel weights); the centre's own weight is 1. The weights are one
+        per tau scale in ``scales`` (default TAU_SCALE alone), None for a scale that leaves this
+        neighbour out. A neighbour is blended in, and its taus set, from its difference over the
+        whole frame, so the bands give what the frame in one piece would."""
         scales = (TAU_SCALE,) if scales is None else scales
         centre = self.entries[i]
-        lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
-        if lo == hi or min(centre.image.shape[:2]) < MIN_SIDE:
-            return
         h, w = centre.image.shape[:2]
-        grid = self._grid(h, w)
+        rows = bands(h, w)
+        lo, hi = max(0, i - self.before), min(len(self.entries) - 1, i + self.after)
+        if lo == hi or min(h, w) < MIN_SIDE:
+            for band in rows:
+                yield band, []
+            return
         cap = fusion_cap(centre.sigma)
+        blended = []  # (j, taus)
+        # each band's warps, kept from measuring the neighbours for weighting them (not for frames
+        # above KEEP_PIXELS: each band is warped again)
+        kept = {}
         for j in range(lo, hi + 1):
             if j == i:
                 continue
-            flow = self.flow_to(i, j, (h, w))
-            where = grid + flow
-            warped = cv2.remap(self.entries[j].image, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            # the difference: a luma-weighted mean of the channels' absolute differences, boxed
-            diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, centre.image), cv2.COLOR_RGB2GRAY), cv2.CV_32F,
-                                 (PATCH, PATCH))
-            agree = float(np.percentile(diff[::4, ::4], 25))
+            samples = []  # the boxed difference at every 4th row and column of the frame
+            for y0, y1 in rows:
+                warp = self._warped_rows(i, j, y0, y1)
+                samples.append(warp[2][(-y0) % 4::4, ::4].ravel())
+                if h * w <= KEEP_PIXELS:
+                    kept[j, y0] = warp
+            agree = float(np.percentile(np.concatenate(samples), 25))
             spread = math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0))
             taus = [min(scale * spread, cap) for scale in scales]
             if max(taus) < 0.05 or agree > cap:  # nothing left to average out; or another scene
                 continue
-            back = cv2.remap(self.flow_to(j, i, (h, w)), where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            loop = flow + back  # there and back: zero where the flow is consistent
-            miss = cv2.magnitude(loop[..., 0], loop[..., 1])
-            inside = cv2.inRange(where, (0.0, 0.0), (w - 1.0, h - 1.0))  # not from outside the frame
-            weights = []
-            for tau in taus:
-                if tau < 0.05:
-                    weights.append(None)
-                    continue
-                d = diff + miss * np.float32(tau / LOOP_MISS)
-                weight = cv2.exp(cv2.multiply(d, d, scale=-1.0 / tau**2))
-                weights.append(cv2.bitwise_and(weight, weight, mask=inside))
-            yield j, where, warped, weights
+            blended.append((j, taus))
+        for y0, y1 in rows:
+            yield (y0, y1), [self._weighted_rows(i, j, y0, y1, taus, kept.pop((j, y0), None)) for j, taus in blended]
+
+    def _warped_rows(self, i: int, j: int, y0: int, y1: int) -> tuple[np.ndarray, ...]:
+        """Over rows y0..y1 of entry ``i``: where each pixel lies in entry ``j``, j's image warped
+        there, their difference (a luma-weighted mean of the channels' absolute differences,
+        boxed over PATCH x PATCH, from rows around the band as the frame in one piece has them),
+        and the flow."""
+        h, w = self.entries[i].image.shape[:2]
+        a, b = max(0, y0 - PATCH // 2), min(h, y1 + PATCH // 2)
+        flow = self.flow_rows(i, j, a, b)
+        where = np.empty_like(flow)  # each pixel's (x, y) plus its flow
+        np.add(flow[..., 0], np.arange(w, dtype=np.float32), out=where[..., 0])
+        np.add(flow[..., 1], np.arange(a, b, dtype=np.float32)[:, None], out=where[..., 1])
+        warped = cv2.remap(self.entries[j].image, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, self.entries[i].image[a:b]), cv2.COLOR_RGB2GRAY),
+                             cv2.CV_32F, (PATCH, PATCH))
+        inner = slice(y0 - a, y1 - a)
+        return where[inner], warped[inner], diff[inner], flow[inner]
+
+    def _weighted_rows(self, i: int, j: int, y0: int, y1: int, taus: list, warp=None) -> tuple:
+        """(j, where, warped, weights) over rows y0..y1 of entry ``i`` for neighbour ``j``,
+        blended with ``taus`` (one per scale; under 0.05: left out at that scale, None);
+        ``warp``: what ``_warped_rows`` gave for these rows, if kept."""
+        where, warped, diff, flow = warp or self._warped_rows(i, j, y0, y1)
+        h, w = self.entries[i].image.shape[:2]
+        # a pixel whose flow there and back does not return to where it started: an occlusion
+        loop = flow + self.flow_at(j, i, where)
+        miss = cv2.magnitude(loop[..., 0], loop[..., 1])
+        inside = cv2.inRange(where, (0.0, 0.0), (w - 1.0, h - 1.0))  # not from outside the frame
+        weights = []
+        for tau in taus:
+            if tau < 0.05:
+                weights.append(None)
+                continue
+            d = diff + miss * np.float32(tau / LOOP_MISS)
+            weight = cv2.exp(cv2.multiply(d, d, scale=-1.0 / tau**2))
+            weights.append(cv2.bitwise_and(weight, weight, mask=inside))
+        return j, where, warped, weights
+
+    def flow_rows(self, i: int, j: int, y0: int, y1: int) -> np.ndarray:
+        """The flow from entry ``i`` to entry ``j`` (``flow_to``) over rows y0..y1 of i at full
+        size: for a flow computed on a smaller copy, resized (bilinearly) for those rows alone,
+        as resizing it whole would give them."""
+        h, w = self.entries[i].image.shape[:2]
+        flow = self.flow_to(i, j)
+        small_h, small_w = flow.shape[:2]
+        if (small_h, small_w) == (h, w):
+            return flow[y0:y1]
+        scale = h // small_h
+        if (small_h * scale, small_w * scale) == (h, w):  # a whole factor: resize the rows needed, and one more each side
+            a, b = max(0, y0 // scale - 1), min(small_h, -(-y1 // scale) + 1)
+            up = cv2.resize(flow[a:b], (w, (b - a) * scale), interpolation=cv2.INTER_LINEAR)[y0 - a * scale:y1 - a * scale]
+            return cv2.multiply(up, (float(scale), float(scale), 0.0, 0.0))
+        fy, fx = small_h / h, small_w / w
+        xs = (np.arange(w, dtype=np.float32) + 0.5) * fx - 0.5
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * fy - 0.5
+        up = cv2.remap(flow, np.tile(xs, (y1 - y0, 1)), np.repeat(ys[:, None], w, axis=1), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        return cv2.multiply(up, (1 / fx, 1 / fy, 0.0, 0.0))
+
+    def flow_at(self, i: int, j: int, where: np.ndarray) -> np.ndarray:
+        """The flow from entry ``i`` to entry ``j`` at full size, read (bilinearly) at the points
+        ``where`` of i: from the smaller copy's flow directly, if it was computed on one."""
+        h, w = self.entries[i].image.shape[:2]
+        flow = self.flow_to(i, j)
+        if flow.shape[:2] == (h, w):
+            return cv2.remap(flow, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fx, fy = flow.shape[1] / w, flow.shape[0] / h
+        to_small = np.float32([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5]])  # (x, y) of the smaller copy's pixel
+        small = cv2.remap(flow, cv2.transform(where, to_small), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.multiply(small, (1 / fx, 1 / fy, 0.0, 0.0))
+
+
+def bands(height: int, width: int) -> list[tuple[int, int]]:
+    """The bands of rows (first, end) a frame of this size is fused in, each about BAND_PIXELS."""
+    rows = max(PATCH, BAND_PIXELS // max(width, 1))
+    return [(y, min(y + rows, height)) for y in range(0, height, rows)]
 
 
 class _Average:
