@@ -23,8 +23,9 @@ the second almost none, where averaging only blurs.
 
 Flow is computed once per pair of consecutive frames, both ways (on a smaller copy of frames
 above FLOW_PIXELS); the flow to a frame two away is composed from those, so the work per frame
-is two flows however many neighbours there are. Frames under MIN_SIDE pixels on a side, which
-DIS cannot take, pass unchanged.
+is two flows however many neighbours there are. Frames above FLOW_PIXELS are fused a band of rows
+at a time (``bands``), with the same result as in one piece. Frames under MIN_SIDE pixels on a
+side, which DIS cannot take, pass unchanged.
 
 Given each frame's noisy input as well (``push(..., noisy=frame)``), each output is a ``Fused``:
 also the noisy inputs averaged along the same flow (weights with MEAN_TAU_SCALE) and the noise
@@ -48,11 +49,12 @@ FLOW_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.D
 FLOW_PIXELS = 1280 * 720
 # Frames are fused a band of rows of about this many pixels at a time (frames up to FLOW_PIXELS
 # in one): what a neighbour needs at full size (its warp, the flows there and back, differences
-# and weights, mostly float32) is held for one band, not the whole frame: a 4K frame's fusion
-# held over a gigabyte at once ("balanced": peak 3.1 GB, against 2.0 without the fusion)
+# and weights, mostly float32) is held for one band, not the whole frame. A 4K frame's fusion in
+# one piece held over a gigabyte at once: "balanced" on 4K, the whole command's peak was 3008 MiB,
+# now 2365 (1934 without the fusion)
 BAND_PIXELS = FLOW_PIXELS
 # Frames up to this many pixels (1080p) keep each band's warps from measuring the neighbours for
-# weighting them; larger ones warp each band again (for 4K about a sixth more time for the fusion)
+# weighting them; larger ones warp each band again (4K: about 9% more time end to end)
 KEEP_PIXELS = 1920 * 1088
 # Frames narrower or lower than this are not fused (DIS needs at least 12 pixels on a side)
 MIN_SIDE = 16
