@@ -304,10 +304,7 @@ def raise_if_signalled() -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # 3: not even the C++ "errors" TensorFlow logs while running, which are fallbacks (frames above
-    # 1080p keep their state in float16: "oneDNN supports DT_HALF only on platforms with AVX-512"); a
-    # real failure raises in Python
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as vidclean.backend.load_keras sets it (why: there)
     if _is_live(argv):
         return live_main(argv)
     if argv and argv[0] in ("train", "train-refiner", "bench"):

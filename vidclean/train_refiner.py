@@ -91,8 +91,9 @@ def check_examples(folders, maker: dict) -> None:
         if record.exists():
             found = json.loads(record.read_text())
             if found != maker:
-                what = [k for k in maker if found.get(k) != maker[k]]
-                raise SystemExit(f"train-refiner: the examples in {folder} were made with another "
+                words = {"preset": "preset", "weights_sha256": "network (weights)", "fusion": "fusion (settings)"}
+                what = [words[k] for k in maker if found.get(k) != maker[k]]
+                raise SystemExit(f"train-refiner: the examples in {folder} were made by another "
                                  f"{' and '.join(what)} than now; make new ones in another folder")
         elif chunk_files(folder):
             print(f"note: {folder} does not record the network that made its examples; not checked", flush=True)
