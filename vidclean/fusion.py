@@ -54,7 +54,7 @@ FLOW_PIXELS = 1280 * 720
 # now 2365 (1934 without the fusion)
 BAND_PIXELS = FLOW_PIXELS
 # Frames up to this many pixels (1080p) keep each band's warps from measuring the neighbours for
-# weighting them; larger ones warp each band again (4K: about 9% more time end to end)
+# weighting them; larger ones warp each band again (4K: 2-9% more time end to end, two runs)
 KEEP_PIXELS = 1920 * 1088
 # Frames narrower or lower than this are not fused (DIS needs at least 12 pixels on a side)
 MIN_SIDE = 16
