@@ -55,6 +55,8 @@ def test_examples_then_training_checkpoint_log_and_resume(tmp_path, capsys):
     assert "training already complete" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([*args, "--patch", "33"])
+    with pytest.raises(SystemExit):  # the data options are checked as `vidclean train` checks them
+        main([*args, "--still", "2"])
     # examples made by another network are refused, not trained on
     record = out / "examples" / "made_by.json"
     made_by = json.loads(record.read_text())

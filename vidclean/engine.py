@@ -109,10 +109,10 @@ def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
     TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
     without autograd; other backends: ``predict_on_batch``. Outputs stay backend tensors, so
     features and state are not copied to NumPy and back between the networks (that cost ~100 ms
-    per 480p frame). With
-    ``pixels_first`` the first input is given as 8-bit pixels and scaled to 0-1 in the graph;
-    with ``pixels_out`` the (single) output is turned back into 8-bit pixels in the graph, and
-    unfolded depth-to-space by that factor (numpy took ~4 ms per 480p frame for this).
+    per 480p frame). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
+    0-1 in the graph; with ``pixels_out`` the (single) output is turned back into 8-bit pixels in
+    the graph, and unfolded depth-to-space by that factor (numpy took ~4 ms per 480p frame for
+    this).
     """
 
     def unit(inputs):

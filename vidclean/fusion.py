@@ -254,18 +254,20 @@ class MotionFusion:
         for j in range(lo, hi + 1):
             if j == i:
                 continue
+            warps = {}
             samples = []  # the boxed difference at every 4th row and column of the frame
             for y0, y1 in rows:
                 warp = self._warped_rows(i, j, y0, y1)
                 samples.append(warp[2][(-y0) % 4::4, ::4].ravel())
                 if h * w <= KEEP_PIXELS:
-                    kept[j, y0] = warp
+                    warps[j, y0] = warp
             agree = float(np.percentile(np.concatenate(samples), 25))
             spread = math.sqrt(max(agree * agree - FLOOR * FLOOR, 0.0))
             taus = [min(scale * spread, cap) for scale in scales]
             if max(taus) < 0.05 or agree > cap:  # nothing left to average out; or another scene
                 continue
             blended.append((j, taus))
+            kept.update(warps)
         for y0, y1 in rows:
             yield (y0, y1), [self._weighted_rows(i, j, y0, y1, taus, kept.pop((j, y0), None)) for j, taus in blended]
 

@@ -136,6 +136,16 @@ def add_data_arguments(ap: argparse.ArgumentParser, camera_noise: float = 0.2, s
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
 
 
+def check_data_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exits through ``ap.error`` if the options of ``add_data_arguments`` are out of range."""
+    if not all(0 < lo <= hi for lo, hi in (args.camera_shot, args.camera_read)):
+        ap.error("--camera-shot and --camera-read take LO HI with 0 < LO <= HI")
+    if not 0 <= args.recompressed <= 1:
+        ap.error("--recompressed must be between 0 and 1")
+    if not 0 <= args.still <= 1:
+        ap.error("--still must be between 0 and 1")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="vidclean train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,12 +189,7 @@ def main(argv=None):
         ap.error("--epochs and --steps must be at least 1")
     if args.workers < 1:
         ap.error("--workers must be at least 1")
-    if not all(0 < lo <= hi for lo, hi in (args.camera_shot, args.camera_read)):
-        ap.error("--camera-shot and --camera-read take LO HI with 0 < LO <= HI")
-    if not 0 <= args.recompressed <= 1:
-        ap.error("--recompressed must be between 0 and 1")
-    if not 0 <= args.still <= 1:
-        ap.error("--still must be between 0 and 1")
+    check_data_arguments(ap, args)
     if not 0 <= args.warmup < args.epochs * args.steps:
         ap.error("--warmup must be at least 0 and fewer than --epochs x --steps")
     if args.freeze_copied and not (args.init and args.init_preset):

@@ -38,7 +38,7 @@ from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS, add_gaussian, camera_level, estimate_clip_sigma
 from vidclean.reader import Frame
 from vidclean.registry import FUSION_FLOW, FUSION_RADIUS, REFINERS, weights_path
-from vidclean.train import VAL_SIGMAS, add_data_arguments, append_log, load_clips
+from vidclean.train import VAL_SIGMAS, add_data_arguments, append_log, check_data_arguments, load_clips
 
 CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
 KEEP = slice(FUSION_RADIUS, CROP_FRAMES - FUSION_RADIUS)
@@ -241,6 +241,7 @@ def main(argv=None) -> None:
     ap.add_argument("--init", help="weights to start from (a run's best.weights.h5), else from zero residual")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
+    check_data_arguments(ap, args)
     if args.patch > args.crop or args.patch % REFINERS[args.preset].fold:
         ap.error(f"--patch must be at most --crop and a multiple of {REFINERS[args.preset].fold}")
     if args.val_crop % REFINERS[args.preset].fold:
