@@ -36,7 +36,7 @@ from vidclean.data import read_clip
 from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS
 from vidclean.reader import Frame
-from vidclean.registry import FUSION_RADIUS
+from vidclean.registry import FUSION_FLOW, FUSION_RADIUS
 
 CLIPS = ["../shared/data/val/vid4/city", "../shared/data/val/vid4/walk", "../shared/data/val/davis/bus"]
 
@@ -99,9 +99,10 @@ def load(path: str) -> tuple[dict, dict]:
     return clips, settings
 
 
-def fuse(net: np.ndarray, sigma: float) -> np.ndarray:
-    """``net``'s frames through the fusion as the engine runs it (FUSION_RADIUS each side)."""
-    return np.stack(fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS).run(np.ascontiguousarray(net), sigma))
+def fuse(net: np.ndarray, sigma: float, flow: str = "medium") -> np.ndarray:
+    """``net``'s frames through the fusion as the engine runs it (FUSION_RADIUS each side), with
+    DIS preset ``flow``."""
+    return np.stack(fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS, flow).run(np.ascontiguousarray(net), sigma))
 
 
 def by_level(clips: dict, levels) -> dict:
@@ -114,13 +115,15 @@ def by_level(clips: dict, levels) -> dict:
 
 
 def fuse_command(args) -> None:
-    clips, _ = load(args.cache)
+    clips, settings = load(args.cache)
+    flows = args.flow or [FUSION_FLOW.get(settings["preset"], "medium")]
     for level, group in by_level(clips, args.levels).items():
         cells = [f"alone {np.mean([mean_psnr(c['net'], c['clean']) for c in group]):.2f}"]
         for scale in args.tau_scale:
             fusion.TAU_SCALE = scale
-            score = np.mean([mean_psnr(fuse(c["net"], float(c["sigma"])), c["clean"]) for c in group])
-            cells.append(f"tau scale {scale:g} {score:.2f}")
+            for flow in flows:
+                score = np.mean([mean_psnr(fuse(c["net"], float(c["sigma"]), flow), c["clean"]) for c in group])
+                cells.append(f"tau scale {scale:g} {flow} {score:.2f}")
         print(f"{level:>9}: " + ", ".join(cells), flush=True)
 
 
@@ -186,6 +189,8 @@ def main(argv=None) -> int:
         p.add_argument("cache", help="a .npz from the cache command")
         p.add_argument("--levels", nargs="+", help="the levels to try (as cached: 20.0, cam-low; default all)")
     sub.choices["fuse"].add_argument("--tau-scale", type=float, nargs="+", default=[fusion.TAU_SCALE])
+    sub.choices["fuse"].add_argument("--flow", nargs="+", choices=list(fusion.FLOW_PRESETS),
+                                     help="DIS presets to try (default: the cached preset's, as the engine uses)")
     sub.choices["second-pass"].add_argument("--mean-tau-scale", type=float, default=fusion.MEAN_TAU_SCALE,
                                             help="the fusion's tau scale for the noisy frames' mean (default 15)")
     args = ap.parse_args(argv)

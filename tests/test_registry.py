@@ -1,29 +1,19 @@
-"""The preset registry: what each preset asks of the machine."""
-
-import os
+"""The preset registry: the presets' networks and their fusion."""
 
 import pytest
 
-from vidclean.registry import PRESETS, model_threads
+from vidclean.registry import FORMER, FUSION_FLOW, FUSION_RADIUS, PRESETS, fusion_radius, net_config, weights_path
 
 
-@pytest.mark.parametrize("cores, fast", [(1, 1), (2, 1), (8, 7)])
-def test_fast_network_leaves_a_core_to_decoding_and_encoding(monkeypatch, cores, fast):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
-    assert model_threads("fast") == fast
-    assert model_threads("balanced") is None  # the heavier network gains from every core
-    assert model_threads("no-such-preset") is None
+def test_every_preset_ships_weights_and_is_fused_unless_asked_not_to():
+    for preset in PRESETS:
+        assert weights_path(preset).is_file()
+        assert fusion_radius(preset) == FUSION_RADIUS and preset in FUSION_FLOW
+        assert fusion_radius(preset, enabled=False) == 0
 
 
-def test_without_affinity_the_core_count_is_used(monkeypatch):
-    monkeypatch.delattr(os, "sched_getaffinity")
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    assert model_threads("fast") == 3
-    assert PRESETS["fast"].spare_a_core and not PRESETS["balanced"].spare_a_core
-
-
-def test_fast_is_not_fused_the_others_are_unless_asked_not_to():
-    from vidclean.registry import FUSION_RADIUS, fusion_radius
-
-    assert fusion_radius("fast") == 0 and fusion_radius("balanced") == fusion_radius("quality") == FUSION_RADIUS
-    assert fusion_radius("balanced", enabled=False) == 0
+def test_former_networks_are_known_by_name_for_warm_starts_but_are_not_presets():
+    assert net_config("quality-v2") == FORMER["quality-v2"] and "quality-v2" not in PRESETS
+    assert net_config("fast") == PRESETS["fast"]
+    with pytest.raises(KeyError):
+        net_config("no-such-preset")

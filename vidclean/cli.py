@@ -105,9 +105,9 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "
-                        "it (optical flow; balanced and quality only, fast never fuses) and quality's refiner "
-                        "after it: faster, but 0.4-1.5 dB lower PSNR from sigma 10 and on camera noise; better on "
-                        "fine texture moving every which way with little noise (see README, Quality)")
+                        "it (optical flow) and quality's refiner after it: faster, but 0.4-1.5 dB lower PSNR from "
+                        "sigma 10 and on camera noise; better on fine texture moving every which way with little "
+                        "noise (see README, Quality)")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
@@ -120,8 +120,7 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
                         + "; slower ones make smaller files)")
     p.add_argument("--precision", default="auto", choices=("auto", "float32"),
                    help="auto (default): the network's convolutions in bfloat16 where the CPU has AMX "
-                        "matrix units (balanced about 2.5x faster, within 0.01 dB; fast 1.6x, within 0.07 dB); "
-                        "float32: always float32")
+                        "matrix units (balanced about 2.5x faster, within 0.01 dB); float32: always float32")
     p.add_argument("--strict", action="store_true",
                    help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -184,7 +183,7 @@ def build_live_parser() -> argparse.ArgumentParser:
                    help="scale the capture to this size (a camera is asked for it first)")
     p.add_argument("--fusion", action="store_true",
                    help="average each cleaned frame with the 2 before it, warped along the motion (optical flow, "
-                        "DIS 'ultrafast' with the fast preset, else 'medium'), as files are by default (there with "
+                        "DIS 'fast' with the fast preset, else 'medium'), as files are by default (there with "
                         "the 2 after it too): cleaner, but each frame takes longer, so more are dropped (default: off)")
     p.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
     p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")

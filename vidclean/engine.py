@@ -35,7 +35,7 @@ import numpy as np
 from keras import ops
 
 from vidclean.fusion import Fused, MotionFusion
-from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, PixelShuffle, load_preset, load_refiner
+from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, load_preset, load_refiner
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
@@ -51,14 +51,6 @@ MIN_TILE_PIXELS = 256 * 256
 # Memory a tile costs per pixel while the network runs ("balanced": 0.75 Mpx tiles took ~450 MB).
 BYTES_PER_TILE_PIXEL = 600
 TILE_OVERLAP = 48  # pixels shared by neighbouring tiles; the blending ramp spans them
-
-
-def fold(rgb: np.ndarray, r: int) -> np.ndarray:
-    """Space-to-depth on an (H, W, C) array: (H/r, W/r, r*r*C), the layout PixelUnshuffle makes."""
-    if r == 1:
-        return rgb
-    h, w, c = rgb.shape
-    return rgb.reshape(h // r, r, w // r, r, c).transpose(0, 2, 1, 3, 4).reshape(h // r, w // r, r * r * c)
 
 
 def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarray:
@@ -103,7 +95,7 @@ def use_bfloat16(enabled: bool) -> None:
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": enabled})
 
 
-def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
+def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
     """``model`` as a function of its list of inputs, compiled by the backend once per input shape.
 
     TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
@@ -111,8 +103,7 @@ def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
     features and state are not copied to NumPy and back between the networks (that cost ~100 ms
     per 480p frame). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
     0-1 in the graph; with ``pixels_out`` the (single) output is turned back into 8-bit pixels in
-    the graph, and unfolded depth-to-space by that factor (numpy took ~4 ms per 480p frame for
-    this).
+    the graph.
     """
 
     def unit(inputs):
@@ -121,7 +112,6 @@ def compiled(model, pixels_first: bool = False, pixels_out: int = 0):
     def pixels(x):
         if not pixels_out:
             return x
-        x = PixelShuffle(pixels_out)(x) if pixels_out > 1 else x
         # (cast last: TensorFlow's oneDNN logs an error line for uint8 reshapes, then falls back)
         return ops.cast(ops.clip(ops.round(x * 255), 0, 255), "uint8")
 
@@ -287,7 +277,7 @@ class Encoded:
 
     frame: Frame
     size: tuple[int, int]  # the frame's height and width
-    images: list[np.ndarray] | None  # (1, h, w, 3 * scale**2) uint8, folded space-to-depth
+    images: list[np.ndarray] | None  # (1, h, w, 3) uint8 tiles
     skips: list[np.ndarray] | None
     feats: list[np.ndarray] | None
     sigma: float
@@ -310,7 +300,7 @@ class Denoiser:
     process (``use_bfloat16``), so Denoisers that live side by side should share it.
     ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
     and after it, warped onto it along the motion (``vidclean.fusion``, with the DIS preset
-    ``FUSION_FLOW[preset]``, "ultrafast" for a preset not there); outputs then come ``after``
+    ``FUSION_FLOW[preset]``, "medium" for a former network); outputs then come ``after``
     frames later. None: the network's output as it is. A preset with a refiner
     (``registry.REFINERS``: "quality"), fused with frames both before and after and with its
     shipped weights, refines each fused frame (``refine``); frames told a noise level of 0 are left
@@ -326,7 +316,7 @@ class Denoiser:
         if fusion is not None and min(fusion) < 0:
             raise ValueError(f"fusion must be (before, after) with both >= 0, got {fusion}")
         self.fusion = fusion
-        self.fusion_flow = FUSION_FLOW.get(preset, "ultrafast")
+        self.fusion_flow = FUSION_FLOW.get(preset, "medium")
         if precision not in ("auto", "float32"):
             raise ValueError(f"precision must be 'auto' or 'float32', got {precision!r}")
         self.precision = "bfloat16" if precision == "auto" and bfloat16_available() else "float32"
@@ -337,11 +327,11 @@ class Denoiser:
         # between calls; only the frame goes in and the cleaned frame comes out as NumPy
         self.encoder = compiled(self.nets.encoder, pixels_first=True)
         self.temporal = compiled(self.nets.temporal)
-        self.decoder = compiled(self.nets.decoder, pixels_first=True, pixels_out=self.nets.cfg.scale)
+        self.decoder = compiled(self.nets.decoder, pixels_first=True, pixels_out=True)
         # the refiner was trained on the shipped network's outputs fused both ways: not with other
         # weights, nor with a fusion over earlier frames only (the live preview)
         refiner = load_refiner(preset) if fusion is not None and min(fusion) > 0 and weights is None else None
-        self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=1)
+        self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=True)
         self.sigma = sigma
         self.tile = tile
         self.tracker = SigmaTracker()
@@ -360,16 +350,15 @@ class Denoiser:
         return self._tilings[height, width]
 
     def prepare(self, frame: Frame, pixels: bool = True) -> Encoded:
-        """The model's inputs for one frame: tiles folded space-to-depth, and its noise level.
+        """The model's inputs for one frame: its tiles, and its noise level.
         Without ``pixels`` the frame is kept without its RGB array (the tiles hold the pixels)."""
         sigma = self.sigma if self.sigma is not None else self.tracker.update(frame.rgb)
         padded = pad_to_multiple(frame.rgb)
-        scale = self.nets.cfg.scale
         tiles = self.tiling(*padded.shape[:2]).split(padded)
         size = frame.rgb.shape[:2]
         if not pixels:
             frame = replace(frame, rgb=None)
-        return Encoded(frame, size, [fold(t, scale)[None] for t in tiles], None, None, sigma)
+        return Encoded(frame, size, [t[None] for t in tiles], None, None, sigma)
 
     def encode(self, item: Encoded) -> Encoded:
         """A prepared frame through the encoder.

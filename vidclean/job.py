@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.registry import fusion_radius, is_large_frame, model_threads
+from vidclean.registry import fusion_radius, is_large_frame
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
 # frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
@@ -78,8 +78,8 @@ def clean_file(src: str, dst: str, options, progress: Callable[[int | None, floa
 
 
 def make_denoiser(options):
-    """The Denoiser for these options (Keras loaded quietly, with the preset's thread count)."""
-    load_keras(model_threads(options.preset))
+    """The Denoiser for these options (Keras loaded quietly)."""
+    load_keras()
     from vidclean.engine import Denoiser
 
     return Denoiser(options.preset, options.window, options.sigma, options.weights, tile=options.tile,

@@ -32,7 +32,7 @@ import numpy as np
 from vidclean.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
-from vidclean.registry import FUSION_RADIUS, model_threads
+from vidclean.registry import FUSION_RADIUS
 from vidclean.writer import VideoWriter
 
 VIEWS = ("split", "clean", "raw")
@@ -609,7 +609,7 @@ def run_live(args) -> None:
     info = stream.info
     try:
         # the model loads once the source checks out
-        load_keras(model_threads(args.preset))
+        load_keras()
         from vidclean.engine import Denoiser
 
         try:

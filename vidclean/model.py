@@ -139,26 +139,21 @@ def conv_joining(x, near: list, width: int, name: str):
 
 
 def build_encoder(cfg: NetConfig) -> keras.Model:
-    """Frame (space-to-depth by ``cfg.scale``) + noise map -> (skip, feat); computed once per frame."""
-    frame = keras.Input((None, None, 3 * cfg.scale**2), name="frame")
+    """Frame + noise map -> (skip, feat); computed once per frame."""
+    frame = keras.Input((None, None, 3), name="frame")
     noise_map = keras.Input((None, None, 1), name="noise_map")
     centred = layers.Rescaling(1.0, offset=-0.5, name="centre")(frame)
     x = layers.Concatenate()([centred, noise_map])
-    if cfg.arch == "flat":
-        skip = conv(cfg.skip, "enc_1")(x)
-        f = conv(cfg.feat, "enc_2")(skip)
-    else:
-        x = conv(cfg.skip, "enc_half_1")(PixelUnshuffle(2, name="unshuffle")(x))
-        skip = conv(cfg.skip, "enc_half_2")(x)
-        f = conv(cfg.feat, "enc_down", strides=2)(skip)
-        f = residual_blocks(conv(cfg.feat, "enc_quarter")(f), cfg.blocks, cfg.feat, "enc_block")
+    x = conv(cfg.skip, "enc_half_1")(PixelUnshuffle(2, name="unshuffle")(x))
+    skip = conv(cfg.skip, "enc_half_2")(x)
+    f = conv(cfg.feat, "enc_down", strides=2)(skip)
+    f = residual_blocks(conv(cfg.feat, "enc_quarter")(f), cfg.blocks, cfg.feat, "enc_block")
     return keras.Model([frame, noise_map], [skip, f], name="encoder")
 
 
 def build_decoder(cfg: NetConfig) -> keras.Model:
     """Centre frame, its (skip, feat) and the ConvLSTM state k frames later -> cleaned centre frame."""
-    channels = 3 * cfg.scale**2
-    frame = keras.Input((None, None, channels), name="frame")
+    frame = keras.Input((None, None, 3), name="frame")
     skip = keras.Input((None, None, cfg.skip), name="skip")
     feat = keras.Input((None, None, cfg.feat), name="feat")
     state = keras.Input((None, None, cfg.lstm), name="state")
@@ -170,18 +165,14 @@ def build_decoder(cfg: NetConfig) -> keras.Model:
         near_feats = [keras.Input((None, None, cfg.feat), name=f"{n}_feat") for n in ("prev", "next")]
         inputs += [near_skips[0], near_feats[0], near_skips[1], near_feats[1]]
     d = layers.Concatenate()([feat, state, ConstantMap(name="delay_map")(delay, feat)])
-    if cfg.arch == "flat":
-        d = layers.Add()([conv(cfg.skip, "dec_1")(d), skip])
-        residual = conv(channels, "dec_out", activation=None, kernel_initializer="zeros")(d)
-    else:
-        d = conv_joining(d, near_feats, cfg.feat, "dec_quarter_1")
-        d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg.blocks, cfg.feat, "dec_block")
-        d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
-        d = layers.Concatenate()([d, skip])
-        d = residual_blocks(conv_joining(d, near_skips, cfg.skip, "dec_half_1"), cfg.half_blocks, cfg.skip,
-                            "dec_half_block")
-        d = conv(cfg.skip, "dec_half_2")(d)
-        residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
+    d = conv_joining(d, near_feats, cfg.feat, "dec_quarter_1")
+    d = residual_blocks(conv(cfg.feat, "dec_quarter_2")(d), cfg.blocks, cfg.feat, "dec_block")
+    d = PixelShuffle(2, name="up_half")(conv(4 * cfg.skip, "dec_up")(d))
+    d = layers.Concatenate()([d, skip])
+    d = residual_blocks(conv_joining(d, near_skips, cfg.skip, "dec_half_1"), cfg.half_blocks, cfg.skip,
+                        "dec_half_block")
+    d = conv(cfg.skip, "dec_half_2")(d)
+    residual = PixelShuffle(2, name="up_full")(conv(12, "dec_out", activation=None, kernel_initializer="zeros")(d))
     clean = layers.Add(name="clean")([frame, residual])
     return keras.Model(inputs, clean, name="decoder")
 
@@ -224,13 +215,11 @@ class Networks:
         cfg = self.cfg
         clip = keras.Input((frames, patch, patch, 3), name="clip")
         sigma = keras.Input((1,), name="sigma")
-        flat = ops.reshape(clip, (-1, patch, patch, 3))
-        if cfg.scale > 1:  # the engine folds frames on 8-bit pixels; here the graph does it
-            flat = PixelUnshuffle(cfg.scale, name="fold")(flat)
-        noise_map = ConstantMap(name="noise_map")(ops.repeat(sigma, frames, axis=0), flat)
-        skip, feat = self.encoder([flat, noise_map])
+        images = ops.reshape(clip, (-1, patch, patch, 3))
+        noise_map = ConstantMap(name="noise_map")(ops.repeat(sigma, frames, axis=0), images)
+        skip, feat = self.encoder([images, noise_map])
         seq = lambda x: ops.reshape(x, (-1, frames, *x.shape[1:]))  # noqa: E731
-        image_seq, skip_seq, feat_seq = seq(flat), seq(skip), seq(feat)
+        image_seq, skip_seq, feat_seq = seq(images), seq(skip), seq(feat)
         h = c = ops.repeat(ops.zeros_like(feat_seq[:, 0, ..., :1]), cfg.lstm, axis=-1)
         for t in range(frames):
             h, c = self.cell(feat_seq[:, t], h, c)
@@ -251,8 +240,6 @@ class Networks:
             inputs += [stacked(skip_seq, before), stacked(feat_seq, before),
                        stacked(skip_seq, after), stacked(feat_seq, after)]
         clean = self.decoder(inputs)
-        if cfg.scale > 1:
-            clean = PixelShuffle(cfg.scale, name="unfold")(clean)
         clean = ops.transpose(ops.reshape(clean, (len(centres), -1, patch, patch, 3)), (1, 0, 2, 3, 4))
         return keras.Model([clip, sigma], clean, name="vidclean_train")
 
@@ -276,9 +263,16 @@ class Networks:
     def warm_start(self, path, preset: str) -> int:
         """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
         where names and shapes agree (e.g. "balanced" into "quality", whose extra blocks start as
-        identities); returns how many layers were copied."""
+        identities); returns how many layers were copied. A narrower network of the plain design
+        (no blocks, no neighbours) takes a wider one's most important channels instead
+        (vidclean.slim)."""
         source = Networks(net_config(preset))
         source.load_weights(path)
+        if narrowing(source.cfg, self.cfg):
+            from vidclean.slim import LAYERS, narrow_from
+
+            narrow_from(source, self)
+            return len(LAYERS)
         shared = list(self._layers_shared_with(source))
         for layer, target in shared:
             target.set_weights(layer.get_weights())
@@ -294,6 +288,15 @@ class Networks:
                 if layer.weights and target is not None and \
                         [tuple(w.shape) for w in target.weights] == [tuple(w.shape) for w in layer.weights]:
                     yield layer, target
+
+
+def narrowing(source: NetConfig, target: NetConfig) -> bool:
+    """Whether ``target`` is ``source``'s plain design (no blocks, no neighbours) made narrower
+    (vidclean.slim)."""
+    plain = lambda c: not (c.blocks or c.half_blocks or c.neighbours)  # noqa: E731
+    widths = lambda c: (c.skip, c.feat, c.lstm)  # noqa: E731
+    return plain(source) and plain(target) and widths(target) != widths(source) and \
+        all(t <= s for t, s in zip(widths(target), widths(source)))
 
 
 def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:

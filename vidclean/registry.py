@@ -5,7 +5,6 @@ Kept free of Keras so the command line can check its options before the framewor
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,46 +30,33 @@ SIGMA_HISTORY = 100
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Shape of one preset's network.
+    """Shape of one preset's network: the frame enters at full resolution (folded space-to-depth
+    by 2 with its noise map), a half-resolution skip path and a quarter-resolution core around a
+    ConvLSTM."""
 
-    ``arch`` "unet": the frame enters at full resolution; a half-resolution skip path and a
-    quarter-resolution core (ConvLSTM). ``arch`` "flat": the frame enters already folded
-    space-to-depth by ``scale`` (the engine does it on 8-bit pixels, cheaply) and every layer
-    runs at that resolution: much less work per pixel.
-    """
-
-    skip: int = 32  # "unet": half-resolution width; "flat": width of the first layer
+    skip: int = 32  # half-resolution width
     feat: int = 48  # quarter-resolution feature width
     lstm: int = 32  # ConvLSTM state width
-    arch: str = "unet"
-    scale: int = 1  # space-to-depth factor applied to the frame before the network
-    # "unet": residual blocks (two convolutions, the second zero-initialised) added at quarter
-    # resolution in the encoder and in the decoder; with zero blocks the net is "balanced", and
-    # a deeper net warm-starts from it exactly (the blocks start as identities)
+    # residual blocks (two convolutions, the second zero-initialised) added at quarter resolution
+    # in the encoder and in the decoder; with zero blocks the net is "balanced", and a deeper net
+    # warm-starts from it exactly (the blocks start as identities)
     blocks: int = 0
-    # "unet": residual blocks at half resolution (width ``skip``) in the decoder, after the skip
-    # path joins: where fine detail is rebuilt; zero-initialised too
+    # residual blocks at half resolution (width ``skip``) in the decoder, after the skip path
+    # joins: where fine detail is rebuilt; zero-initialised too
     half_blocks: int = 0
-    # a network about as quick as decoding + encoding a frame runs best on one core fewer than
-    # the machine has, leaving one to them (the former 32-channel fast at 854x480 on 2 cores: 32 fps
-    # instead of 29)
-    spare_a_core: bool = False
-    # ("unet" arch only) the decoder also takes the encoder's features (half- and quarter-
-    # resolution) of the frames just before and after the centre (in a window of one, with no
-    # frame after it, the centre's own stand in for those of the next): detail seen in the
-    # neighbours at half resolution, which the quarter-resolution ConvLSTM state cannot carry
+    # the decoder also takes the encoder's features (half- and quarter-resolution) of the frames
+    # just before and after the centre (in a window of one, with no frame after it, the centre's
+    # own stand in for those of the next): detail seen in the neighbours at half resolution, which
+    # the quarter-resolution ConvLSTM state cannot carry
     neighbours: bool = False
-
-    def __post_init__(self):
-        if self.arch == "flat" and (self.blocks or self.half_blocks or self.neighbours):
-            raise ValueError("residual blocks and neighbours are for the \"unet\" arch only")
 
 
 PRESETS = {
-    # 64 channels in the first encoder convolution and in the decoder convolution before the
-    # output: the residual of a 4x4 cell has 48 values, which the former 32 channels there were a
-    # bottleneck for (that net gained only 3.9-4.5 dB over its input, at every sigma)
-    "fast": NetConfig(skip=64, feat=32, lstm=16, arch="flat", scale=4, spare_a_core=True),
+    # "balanced" made narrower (the quarter-resolution features 32 wide, the ConvLSTM 16): its
+    # most important channels, then trained (vidclean.slim); about 0.74 of its network's time on a
+    # 2-core CPU at 854x480 (16 channels on the skip path instead would halve it, but oneDNN runs
+    # 24 wide about as slowly as 32)
+    "fast": NetConfig(skip=32, feat=32, lstm=16),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
     # "quality" also takes the features of the frames before and after the one it cleans
     "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
@@ -79,10 +65,11 @@ PRESETS = {
 # Motion-compensated fusion of the cleaned frames (vidclean.fusion), on unless --no-fusion:
 # each output is averaged with the FUSION_RADIUS cleaned frames before and after it, warped onto
 # it by optical flow of the DIS preset FUSION_FLOW[preset] (a live preview fuses with frames
-# before only: it cannot wait for the ones after). "fast" does not fuse: even DIS's "ultrafast"
-# flow took about as long as its network, for a gain that left it below "balanced" without fusion
+# before only: it cannot wait for the ones after). At 854x480 DIS "medium" takes about 49 ms for
+# a frame's two flows on a 2-core CPU, "fast" 10 and "ultrafast" 8; fused with "balanced"'s
+# outputs at sigma 20 they gained +1.33 / +1.16 / +1.00 dB on the benchmark's clips
 FUSION_RADIUS = 2
-FUSION_FLOW = {"balanced": "medium", "quality": "medium"}
+FUSION_FLOW = {"fast": "fast", "balanced": "medium", "quality": "medium"}
 
 
 @dataclass(frozen=True)
@@ -137,14 +124,6 @@ def check_window(window: int) -> int:
 def is_large_frame(pixels: int) -> bool:
     """Whether a frame of this many pixels is "large" (above 1080p)."""
     return pixels > LARGE_FRAME_PIXELS
-
-
-def model_threads(preset: str) -> int | None:
-    """Threads the preset's network should use (None: as many as the backend likes)."""
-    if preset in PRESETS and PRESETS[preset].spare_a_core:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, cores - 1)
-    return None
 
 
 def weights_path(preset: str) -> Path:
