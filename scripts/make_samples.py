@@ -5,6 +5,8 @@
 samples/foliage_clean.mp4  Vid4 "foliage" (lossless PNG source), 360x240, 30 frames, H.264 CRF 10 yuv444p (near-lossless reference)
 samples/foliage_noisy.mp4  the same frames with camera-like noise (Poisson-Gaussian, colour-correlated,
                            std about 20 on 0-255), H.264 CRF 16 + a 440 Hz AAC tone, 25 fps: the README's demo
+samples/bmx_clean.mp4      DAVIS "bmx-trees" (a training clip; fast motion), 360x200, 32 frames, H.264 CRF 10
+                           yuv444p: where a ConvLSTM state carried too long drifts (tests/test_engine.py)
 """
 
 import sys
@@ -46,6 +48,9 @@ def main(data):
     Path("samples").mkdir(exist_ok=True)
     write("samples/foliage_clean.mp4", clip, "libx264", "yuv444p", {"crf": "10"})
     write("samples/foliage_noisy.mp4", noisy, "libx264", "yuv420p", {"crf": "16"}, audio=True)
+    bmx = read_clip(Path(data) / "train/davis/bmx-trees", 32)
+    bmx = np.stack([cv2.resize(f, (360, 200), interpolation=cv2.INTER_AREA) for f in bmx])
+    write("samples/bmx_clean.mp4", bmx, "libx264", "yuv444p", {"crf": "10"})
 
 
 if __name__ == "__main__":

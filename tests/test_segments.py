@@ -53,20 +53,20 @@ def vfr_video(tmp_path_factory):
 
 
 def test_parts_start_at_state_restarts_and_carry_their_history(long_video):
-    parts = plan_parts(long_video, 100, window=5, auto_sigma=True)
-    assert [(p.start, p.stop) for p in parts] == [(0, 128), (128, N)]  # 100 rounds up to 128
+    parts = plan_parts(long_video, 120, window=5, auto_sigma=True)
+    assert [(p.start, p.stop) for p in parts] == [(0, 128), (128, N)]  # 120 rounds up to a multiple of STATE_PERIOD (16)
     assert all(p.start % STATE_PERIOD == 0 for p in parts)
     assert parts[1].read_from == 128 - STATE_WARMUP - SIGMA_HISTORY and len(parts[1].timestamps) == N - parts[1].read_from
     assert len(parts[0].timestamps) == 128 + 2  # the look-ahead of a 5-frame window
-    fixed = plan_parts(long_video, 100, window=5, auto_sigma=False)
+    fixed = plan_parts(long_video, 120, window=5, auto_sigma=False)
     assert fixed[1].read_from == 128 - STATE_WARMUP
     assert plan_parts(long_video, 200, window=5, auto_sigma=True) is None  # shorter than two parts
     # with the fusion a part starts 2 frames after the restart, so that the network cleans from the
     # restart (the 2 frames before the start), and it reads 2 more after its end
-    fused = plan_parts(long_video, 100, window=5, auto_sigma=False, fusion=2)
+    fused = plan_parts(long_video, 120, window=5, auto_sigma=False, fusion=2)
     assert [(p.start, p.stop) for p in fused] == [(0, 130), (130, N)]
     assert fused[1].read_from == 128 - STATE_WARMUP and len(fused[0].timestamps) == 130 + 2 + 2
-    assert plan_parts(long_video, 100, window=5, auto_sigma=True, fusion=2)[1].read_from == 128 - STATE_WARMUP - SIGMA_HISTORY
+    assert plan_parts(long_video, 120, window=5, auto_sigma=True, fusion=2)[1].read_from == 128 - STATE_WARMUP - SIGMA_HISTORY
 
 
 def test_files_in_containers_that_do_not_seek_exactly_are_not_split(long_video, tmp_path):

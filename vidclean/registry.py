@@ -19,10 +19,14 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # the STATE_WARMUP frames before (the networks train on 7-frame clips from a zero state, so 8
 # frames give the state they learned from). A frame's output thus depends on a bounded stretch of
 # the video, so a part of a long video can be cleaned on its own, exactly as a whole run cleans it
-# (vidclean.segments). Warm-up + look-ahead frames of each period are stepped twice: with 16, the
-# former (32-channel) fast preset's model ran about 6% slower (balanced: within the noise of the
-# measurement).
-STATE_PERIOD = 128
+# (vidclean.segments). The state also drifts when carried much longer than it was trained for: at
+# sigma 50, "fast" cleaned frame 23 of the validation clip "bus" (a fast pan) 2.8 dB worse from a
+# state carried from frame 0 than from one started at frame 12. Every 16 frames instead of 128
+# gained 0.39-0.60 dB ("balanced", "fast") and 0.17 ("quality") at sigma 50 and 0.02-0.11 at
+# sigma 20 over the first 24 frames of the validation clips (longer clips drift further with a
+# longer period). Warm-up + look-ahead frames of each period are stepped twice: (8 + k) / 16 more
+# ConvLSTM steps a frame.
+STATE_PERIOD = 16
 STATE_WARMUP = 8
 # Frames of history the noise estimate (--sigma auto) reads: 25 estimates, every 4th frame
 SIGMA_HISTORY = 100
