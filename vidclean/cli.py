@@ -105,7 +105,7 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "
-                        "it (optical flow) and quality's refiner after it: faster, but 0.4-1.5 dB lower PSNR from "
+                        "it (optical flow) and quality's refiner after it: faster, but 0.3-1.5 dB lower PSNR from "
                         "sigma 10 and on camera noise; better on fine texture moving every which way with little "
                         "noise (see README, Quality)")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",

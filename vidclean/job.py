@@ -19,7 +19,7 @@ from vidclean.errors import VidcleanError
 from vidclean.registry import fusion_radius, is_large_frame
 
 # x264/x265 speed preset per model preset: x264's own default (medium) took 42 ms per 854x480
-# frame here, longer than the fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
+# frame here, longer than the former fast network; "faster" 20 ms, "veryfast" 12 ms (the streaming
 # default of OBS), for files of about the same size at the same CRF
 ENCODER_PRESET = {"fast": "veryfast", "balanced": "faster", "quality": "faster"}
 
