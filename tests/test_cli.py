@@ -232,7 +232,8 @@ def test_a_signal_whose_exception_a_library_turned_into_another_still_stops_clea
     def job():
         try:
             os.kill(os.getpid(), sig)  # the handler raises here
-            time.sleep(5)
+            for _ in range(50):
+                time.sleep(0.1)
         except BaseException:
             raise AttributeError("'list' object has no attribute '_type_spec'")  # as TensorFlow did
 
@@ -245,6 +246,64 @@ def test_a_signal_whose_exception_a_library_turned_into_another_still_stops_clea
         for s, handler in saved.items():
             signal.signal(s, handler)
     assert capsys.readouterr().err.splitlines()[-1] == f"vidclean: {word}; no output written"
+
+
+def test_signals_reach_no_thread_but_the_main_one_while_a_job_runs():
+    """A signal that lands in a library's thread mid-system-call crashed the process (SIGSEGV,
+    SIGABRT): while a job runs, every thread but the one that takes them keeps SIGINT and SIGTERM
+    blocked, and a SIGTERM sent to the process still stops the job in the main thread."""
+    import threading
+
+    from vidclean.cli import guarded
+
+    masks, stopped_in = [], []
+
+    def job():
+        worker = threading.Thread(target=lambda: masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+        worker.start()
+        worker.join()
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            for _ in range(50):
+                time.sleep(0.1)
+        except BaseException:
+            stopped_in.append(threading.current_thread() is threading.main_thread())
+            raise
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert guarded(job, "") == 143
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert stopped_in == [True]
+    assert all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks) and len(masks) == 2
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # as before the job
+
+
+def test_a_signal_while_the_backend_loads_is_handled_once_it_has_loaded():
+    """Raised inside TensorFlow's import, a signal's exception now and then aborted the process."""
+    from vidclean.backend import _signals_held
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    saved = signal.signal(signal.SIGTERM, stop)
+    done = []
+    try:
+        with pytest.raises(Stop):
+            with _signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(5):
+                    time.sleep(0.02)
+                done.append("import")
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert done == ["import"]
 
 
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):

@@ -1,5 +1,3 @@
-import sys
+from vidclean.cli import entry
 
-from vidclean.cli import main
-
-sys.exit(main())
+entry()

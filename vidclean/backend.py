@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 
 # C++ log lines of level INFO or WARNING (I0000 00:00:...) and absl's notice about them
 _CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
@@ -35,7 +38,7 @@ def load_keras(threads: int | None = None):
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
+    with _signals_held(), tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import keras
@@ -48,3 +51,29 @@ def load_keras(threads: int | None = None):
                 sys.stderr.buffer.write(b"".join(rest))
                 sys.stderr.flush()
     return keras
+
+
+@contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait while inside, then go to their handlers (the first one received).
+    Raised inside TensorFlow's import, their exception now and then aborted the process (SIGABRT,
+    its message lost in the captured stderr) in place of stopping it cleanly."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in watched}
+    if threading.current_thread() is not threading.main_thread() or None in handlers.values():
+        yield  # (handlers can only be set from the main thread; None: one set outside Python)
+        return
+    held: list[int] = []
+    for s in watched:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        if held:
+            handler = handlers[held[0]]
+            if callable(handler):
+                handler(held[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])

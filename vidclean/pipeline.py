@@ -64,7 +64,10 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     thread.start()
     try:
         while True:
-            item = q.get()
+            try:
+                item = q.get(timeout=0.1)  # a signal handed to this thread is seen between waits
+            except queue.Empty:
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Raised):
