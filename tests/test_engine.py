@@ -184,9 +184,9 @@ def test_no_seam_on_a_flat_gradient():
 
 @pytest.mark.parametrize("preset", ["fast", "balanced"])
 def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
-    """precision "auto" runs the convolutions in bfloat16 on an AMX CPU (float32 elsewhere): the
-    output may differ by a level here and there, the PSNR by no more than a few hundredths of a dB;
-    "float32" afterwards is float32 again."""
+    """precision "auto" runs the convolutions in bfloat16 on a CPU with AMX or AVX-512 BF16
+    (float32 elsewhere): the output may differ by a level here and there, the PSNR by no more than
+    a few hundredths of a dB; "float32" afterwards is float32 again."""
     from conftest import SAMPLES
     from vidclean.engine import bfloat16_available
     from vidclean.noise import add_gaussian
@@ -205,7 +205,7 @@ def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
         Denoiser(preset, precision="float16")
     if not bfloat16_available():
         assert Denoiser(preset, precision="auto").precision == "float32"
-        pytest.skip("no AMX bfloat16 on this CPU: auto is float32")
+        pytest.skip("no bfloat16 arithmetic on this CPU: auto is float32")
     _, exact = run("float32")
     auto, fast = run("auto")
     _, exact_again = run("float32")

@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--precision", default="auto", choices=("auto", "float32"),
-                    help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX)")
+                    help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX or AVX-512 BF16)")
     ap.add_argument("--window", type=int, default=5,
                     help="vidclean's --window (default 5; 1 cleans each frame from it and the frames before)")
     ap.add_argument("--no-fusion", action="store_true",

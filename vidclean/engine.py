@@ -61,33 +61,42 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarra
     return rgb
 
 
-def cpu_has_bfloat16_matrix_units() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX, as on Sapphire Rapids)."""
+# CPU flags of bfloat16 arithmetic in hardware, which oneDNN's bfloat16 convolutions use: Intel's
+# AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper
+# Lake). On the project's AMD EPYC (avx512_bf16, no AMX), 854x480, networks alone: fast 9.1 -> 12.9
+# fps, balanced 6.6 -> 11.1, quality 2.5 -> 4.7; PSNR -0.02 / -0.01 / -0.02 dB (bus, sigma 20)
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_has_bfloat16_arithmetic() -> bool:
+    """Whether this CPU computes in bfloat16 in hardware (one of BFLOAT16_FLAGS)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
+                    return any(flag in line.split() for flag in BFLOAT16_FLAGS)
     except OSError:
         pass
     return False
 
 
 def bfloat16_available() -> bool:
-    """Whether ``precision="bfloat16"`` can run fast here: TensorFlow's oneDNN on an AMX CPU."""
-    return keras.backend.backend() == "tensorflow" and cpu_has_bfloat16_matrix_units()
+    """Whether ``precision="bfloat16"`` can run fast here: TensorFlow's oneDNN on a CPU with
+    bfloat16 arithmetic (AMX or AVX-512 BF16)."""
+    return keras.backend.backend() == "tensorflow" and cpu_has_bfloat16_arithmetic()
 
 
 def use_bfloat16(enabled: bool) -> None:
-    """Has TensorFlow run the networks' convolutions in bfloat16 (oneDNN on AMX), float32 elsewhere.
+    """Has TensorFlow run the networks' convolutions in bfloat16 (oneDNN on AMX or AVX-512 BF16),
+    float32 elsewhere.
 
     TensorFlow's oneDNN auto-mixed-precision graph pass casts around the ops that gain (the
     convolutions) and keeps the rest in float32; weights, inputs and outputs stay float32. It
     applies to the graphs compiled from then on in this process (a Denoiser's, at their first
-    call). No effect off the TensorFlow backend. Measured on the shipped weights:
-    balanced 91 -> 36 ms per 854x480 frame, fast 34 -> 21 ms; mean PSNR on the validation clips
-    (sigma 10-50) within 0.01 dB of float32 at every sigma for balanced (-0.007), within 0.07 dB
-    for fast (-0.07 / -0.04 / -0.02 / 0.00 at sigma 10 / 20 / 30 / 50).
+    call). No effect off the TensorFlow backend. Measured on an AMX Xeon: balanced 91 -> 36 ms
+    per 854x480 frame, the former fast 34 -> 21 ms; mean PSNR on the validation clips (sigma
+    10-50) within 0.01 dB of float32 at every sigma for balanced (-0.007). On AVX-512 BF16 see
+    BFLOAT16_FLAGS.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf

@@ -160,7 +160,7 @@ def main(argv=None):
                     help="with --init-preset: train only the layers that preset lacks (the new part of the "
                          "network, e.g. the neighbours' convolutions); the copied ones stay as they are")
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                    help="bfloat16: convolutions in bfloat16 through oneDNN (AMX CPUs, TensorFlow), no XLA")
+                    help="bfloat16: convolutions in bfloat16 through oneDNN (CPUs with AMX or AVX-512 BF16, TensorFlow), no XLA")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--steps", type=int, default=200, help="steps per epoch")
     ap.add_argument("--batch", type=int, default=16)
