@@ -81,7 +81,7 @@ class VideoWriter:
             if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
                 raise VidcleanError(f"{path}: output would overwrite the input file")
         if os.path.exists(path) and not overwrite:
-            raise VidcleanError(f"{path}: already exists (use overwrite to replace it)")
+            raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
         if os.path.isdir(path):
             raise VidcleanError(f"{path}: is a directory")
         folder, name = os.path.split(os.path.abspath(path))
