@@ -282,6 +282,31 @@ def test_signals_reach_no_thread_but_the_main_one_while_a_job_runs():
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # as before the job
 
 
+@pytest.mark.parametrize("ray_option,blocked", [([], True), (["--ray", "local"], False)])
+def test_processes_a_batch_with_ray_starts_can_be_stopped(monkeypatch, tmp_path, ray_option, blocked):
+    """Processes started inside a job inherit the signals its threads block; ``batch --ray``
+    starts Ray's (a local cluster's), which must stay stoppable by SIGINT / SIGTERM."""
+    import vidclean.batch
+    from vidclean.cli import main
+
+    masks = []
+
+    def run_batch(args):
+        status = subprocess.run([sys.executable, "-c", "print(open('/proc/self/status').read())"],
+                                capture_output=True, text=True, check=True).stdout
+        masks.append(int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16))
+
+    monkeypatch.setattr(vidclean.batch, "run_batch", run_batch)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main(["batch", str(tmp_path), str(tmp_path / "out"), *ray_option]) == 0
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    bits = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    assert masks and bool(masks[0] & bits) == blocked
+
+
 def test_a_signal_while_the_backend_loads_is_handled_once_it_has_loaded():
     """Raised inside TensorFlow's import, a signal's exception now and then aborted the process."""
     from vidclean.backend import _signals_held

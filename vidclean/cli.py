@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import atexit
 import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from vidclean import __version__
 from vidclean.backend import load_keras
@@ -221,8 +222,10 @@ def live_main(argv: list[str]) -> int:
     return guarded(job, "")
 
 
-def guarded(job, aftermath: str) -> int:
-    """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status."""
+def guarded(job, aftermath: str, one_signal_thread: bool = True) -> int:
+    """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status.
+    ``one_signal_thread``: with ``signals_through_one_thread``; not for a job that starts other
+    processes (Ray's), which would inherit the blocked signals."""
     _received.clear()
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -232,7 +235,7 @@ def guarded(job, aftermath: str) -> int:
         # writer reports. CPython's startup ignores it already; this keeps it so when embedded.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        with signals_through_one_thread():
+        with signals_through_one_thread() if one_signal_thread else nullcontext():
             status = job()
     except VidcleanError as e:
         print(f"vidclean: error: {e}", file=sys.stderr)
@@ -361,7 +364,7 @@ def main(argv=None) -> int:
         from vidclean.batch import build_parser as batch_parser, run_batch
 
         args = batch_parser().parse_args(argv[1:])
-        return guarded(lambda: run_batch(args), "")
+        return guarded(lambda: run_batch(args), "", one_signal_thread=not args.ray)
     if argv and argv[0] == "bench" and "--speed" in argv:
         from vidclean.speed import main as speed_main
 
@@ -376,11 +379,13 @@ def main(argv=None) -> int:
 
 def entry() -> None:
     """The ``vidclean`` command: ``main()``, then its exit status. A job stopped by SIGINT or
-    SIGTERM, its output cleaned up and its line printed, leaves at once (``os._exit``): the
+    SIGTERM, its output cleaned up and its line printed, leaves at once (``os._exit``) after the
+    functions registered to run at exit (Ray's shutdown of a local cluster, say): the rest of the
     interpreter's shutdown, with TensorFlow's threads still about, now and then turned such a stop
     into death by SIGINT after the line, in place of status 130."""
     status = main()
     if _received:
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
