@@ -36,7 +36,7 @@ from vidclean.data import read_clip
 from vidclean.metrics import mean_psnr
 from vidclean.noise import CAMERA_LEVELS
 from vidclean.reader import Frame
-from vidclean.registry import FUSION_FLOW, FUSION_RADIUS
+from vidclean.registry import FUSION_RADIUS, fusion_flow
 
 CLIPS = ["../shared/data/val/vid4/city", "../shared/data/val/vid4/walk", "../shared/data/val/davis/bus"]
 
@@ -116,7 +116,7 @@ def by_level(clips: dict, levels) -> dict:
 
 def fuse_command(args) -> None:
     clips, settings = load(args.cache)
-    flows = args.flow or [FUSION_FLOW.get(settings["preset"], "medium")]
+    flows = args.flow or [fusion_flow(settings["preset"])]
     for level, group in by_level(clips, args.levels).items():
         cells = [f"alone {np.mean([mean_psnr(c['net'], c['clean']) for c in group]):.2f}"]
         for scale in args.tau_scale:

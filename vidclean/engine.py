@@ -39,7 +39,7 @@ from vidclean.model import MAX_DELAY, SIZE_MULTIPLE, load_preset, load_refiner
 from vidclean.noise import SigmaTracker
 from vidclean.pipeline import prefetch
 from vidclean.reader import Frame
-from vidclean.registry import FUSION_FLOW, STATE_PERIOD, STATE_WARMUP, check_window, is_large_frame
+from vidclean.registry import STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow, is_large_frame
 from vidclean.window import sliding_windows
 
 # Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
@@ -74,7 +74,8 @@ def cpu_has_bfloat16_arithmetic() -> bool:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return any(flag in line.split() for flag in BFLOAT16_FLAGS)
+                    flags = line.split()
+                    return any(flag in flags for flag in BFLOAT16_FLAGS)
     except OSError:
         pass
     return False
@@ -309,7 +310,7 @@ class Denoiser:
     process (``use_bfloat16``), so Denoisers that live side by side should share it.
     ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
     and after it, warped onto it along the motion (``vidclean.fusion``, with the DIS preset
-    ``FUSION_FLOW[preset]``, "medium" for a former network); outputs then come ``after``
+    ``registry.fusion_flow(preset)``); outputs then come ``after``
     frames later. None: the network's output as it is. A preset with a refiner
     (``registry.REFINERS``: "quality"), fused with frames both before and after and with its
     shipped weights, refines each fused frame (``refine``); frames told a noise level of 0 are left
@@ -325,7 +326,7 @@ class Denoiser:
         if fusion is not None and min(fusion) < 0:
             raise ValueError(f"fusion must be (before, after) with both >= 0, got {fusion}")
         self.fusion = fusion
-        self.fusion_flow = FUSION_FLOW.get(preset, "medium")
+        self.fusion_flow = fusion_flow(preset)
         if precision not in ("auto", "float32"):
             raise ValueError(f"precision must be 'auto' or 'float32', got {precision!r}")
         self.precision = "bfloat16" if precision == "auto" and bfloat16_available() else "float32"

@@ -293,7 +293,8 @@ class Networks:
 def narrowing(source: NetConfig, target: NetConfig) -> bool:
     """Whether ``target`` is ``source``'s plain design (no blocks, no neighbours) made narrower
     (vidclean.slim)."""
-    plain = lambda c: not (c.blocks or c.half_blocks or c.neighbours)  # noqa: E731
+    from vidclean.slim import plain
+
     widths = lambda c: (c.skip, c.feat, c.lstm)  # noqa: E731
     return plain(source) and plain(target) and widths(target) != widths(source) and \
         all(t <= s for t, s in zip(widths(target), widths(source)))

@@ -103,6 +103,11 @@ def fusion_radius(preset: str, enabled: bool = True) -> int:
     """Frames each side a preset's outputs are fused with (0: not fused)."""
     return FUSION_RADIUS if enabled and preset in FUSION_FLOW else 0
 
+
+def fusion_flow(preset: str) -> str:
+    """The DIS preset a preset's outputs are fused with ("medium" for a former network)."""
+    return FUSION_FLOW.get(preset, "medium")
+
 # Networks that shipped before and that a preset's weights were warm-started from, kept so that
 # the training recipe in README (a chain of warm starts) can be run again:
 # ``vidclean train --preset quality-v1 ...``, then ``--preset quality-v2 --init-preset quality-v1``,

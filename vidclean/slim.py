@@ -37,8 +37,14 @@ WIDTH = {"E1": "skip", "S": "skip", "U": "skip", "H1": "skip", "H2": "skip",
          "D": "feat", "F": "feat", "Q1": "feat", "Q2": "feat", "L": "lstm"}
 
 
+def plain(cfg) -> bool:
+    """Whether a NetConfig is of the plain design this module prunes (no residual blocks, no
+    neighbours' features)."""
+    return not (cfg.blocks or cfg.half_blocks or cfg.neighbours)
+
+
 def _check(cfg) -> None:
-    if cfg.blocks or cfg.half_blocks or cfg.neighbours:
+    if not plain(cfg):
         raise ValueError("channel pruning is for the plain design (no residual blocks, no neighbours)")
 
 
