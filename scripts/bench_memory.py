@@ -80,7 +80,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vidclean.core.denoiser import Denoiser
     from vidclean.io.reader import open_video
-    from vidclean.jobs.file import fusion
     from vidclean.io.writer import VideoWriter
 
     samples = []
@@ -93,8 +92,7 @@ def main(argv=None) -> int:
         baseline = memory_kib()
         with open_video(src) as stream, VideoWriter(dst, stream.info) as writer:
             # as the command line cleans (fused unless --no-fusion)
-            fused = fusion(argparse.Namespace(preset=args.preset, no_fusion=args.no_fusion))
-            denoiser = Denoiser(args.preset, args.window, sigma, fusion=fused)
+            denoiser = Denoiser(args.preset, args.window, sigma, fusion=not args.no_fusion)
             count = 0
             for frame, clean in denoiser.run(stream):
                 writer.write(clean, frame.pts)

@@ -43,7 +43,7 @@ CLIPS = ["../shared/data/val/vid4/city", "../shared/data/val/vid4/walk", "../sha
 
 def network(preset: str, frames: np.ndarray, sigma, window: int, precision: str, maps=None):
     """The preset's network alone over ``frames``; ``maps`` (one per frame) replaces its noise level."""
-    denoiser = engine.Denoiser(preset, window, sigma, precision=precision)
+    denoiser = engine.Denoiser(preset, window, sigma, precision=precision, fusion=False)
     if maps is not None:
         prepare = denoiser.prepare
 

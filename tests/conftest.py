@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -118,3 +120,24 @@ def corrupt_packets(src, dst, which=slice(10, 13), seed=0) -> None:
     for pos, size in packets[which]:
         data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
     Path(dst).write_bytes(bytes(data))
+
+
+def vidclean(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "vidclean", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def assert_clean_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidclean: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def x264_settings(path) -> str:
+    """The option string x264 writes into its stream (an SEI message): "... subme=7 ... ref=3 ..."."""
+    data = open(path, "rb").read()
+    start = data.index(b"x264 - core")
+    return data[start:data.index(b"\0", start)].decode("ascii", "replace")

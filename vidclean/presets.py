@@ -15,17 +15,10 @@ LARGE_FRAME_PIXELS = 1920 * 1088
 MAX_DELAY = 3  # largest look-ahead k the decoder was trained for: windows up to 2*3+1 = 7 frames
 MAX_WINDOW = 2 * MAX_DELAY + 1  # the longest window, in frames
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-# The ConvLSTM state restarts every STATE_PERIOD frames (by frame index), warmed up from zero on
-# the STATE_WARMUP frames before (the networks train on 7-frame clips from a zero state, so 8
-# frames give the state they learned from). A frame's output thus depends on a bounded stretch of
-# the video, so a part of a long video can be cleaned on its own, exactly as a whole run cleans it
-# (vidclean.jobs.segments). The state also drifts when carried much longer than it was trained for: at
-# sigma 50, "fast" cleaned frame 23 of the validation clip "bus" (a fast pan) 2.8 dB worse from a
-# state carried from frame 0 than from one started at frame 12. Every 16 frames instead of 128
-# gained 0.39-0.60 dB ("balanced", "fast") and 0.17 ("quality") at sigma 50 and 0.02-0.11 at
-# sigma 20 over the first 24 frames of the validation clips (longer clips drift further with a
-# longer period). Warm-up + look-ahead frames of each period are stepped twice: (8 + k) / 16 more
-# ConvLSTM steps a frame.
+# The ConvLSTM state restarts every STATE_PERIOD frames (by frame index), warmed up from zero on the
+# STATE_WARMUP frames before: a frame's output depends on a bounded stretch of the video, so a part can be
+# cleaned on its own exactly as a whole run cleans it (vidclean.jobs.segments), and the state does not
+# drift (docs/decisions.md, "State restarts")
 STATE_PERIOD = 16
 STATE_WARMUP = 8
 # Frames of history the noise estimate (--sigma auto) reads: 25 estimates, every 4th frame
@@ -56,22 +49,18 @@ class NetConfig:
 
 
 PRESETS = {
-    # "balanced" made narrower (the quarter-resolution features 32 wide, the ConvLSTM 16): its
-    # most important channels, then trained (vidclean.training.slim); about 0.74 of its network's time on a
-    # 2-core CPU at 854x480 (16 channels on the skip path instead would halve it, but oneDNN runs
-    # 24 wide about as slowly as 32)
+    # "balanced" made narrower (the quarter-resolution features 32 wide, the ConvLSTM 16): its most
+    # important channels, then trained (vidclean.training.slim; docs/decisions.md, "Presets")
     "fast": NetConfig(skip=32, feat=32, lstm=16),
     "balanced": NetConfig(skip=32, feat=48, lstm=32),
     # "quality" also takes the features of the frames before and after the one it cleans
     "quality": NetConfig(skip=32, feat=48, lstm=32, blocks=8, half_blocks=4, neighbours=True),
 }
 
-# Motion-compensated fusion of the cleaned frames (vidclean.core.fusion), on unless --no-fusion:
-# each output is averaged with the FUSION_RADIUS cleaned frames before and after it, warped onto
-# it by optical flow of the DIS preset FUSION_FLOW[preset] (a live preview fuses with frames
-# before only: it cannot wait for the ones after). At 854x480 DIS "medium" takes about 49 ms for
-# a frame's two flows on a 2-core CPU, "fast" 10 and "ultrafast" 8; fused with "balanced"'s
-# outputs at sigma 20 they gained +1.33 / +1.16 / +1.00 dB on the benchmark's clips
+# Motion-compensated fusion of the cleaned frames (vidclean.core.fusion), on unless --no-fusion: each
+# output is averaged with the FUSION_RADIUS cleaned frames before and after it, warped onto it by optical
+# flow of the DIS preset FUSION_FLOW[preset] (a live preview fuses with frames before only: it cannot wait
+# for the ones after); the DIS preset trades speed for gain (docs/decisions.md, "Fusion")
 FUSION_RADIUS = 2
 FUSION_FLOW = {"fast": "fast", "balanced": "medium", "quality": "medium"}
 
@@ -86,12 +75,9 @@ class RefinerConfig:
     fold: int = 2
 
 
-# Presets whose fused frames go through a refiner, trained for it (vidclean.training.train_refiner): it
-# takes the fused frame, the mean of the noisy frames along the same motion and the noise level
-# per pixel that mean leaves, and gives the fused frame refined: detail that the network smoothed
-# away in every frame alike, which averaging its outputs cannot bring back, but the noisy frames'
-# mean still holds where enough of them agree. Not for "balanced": it costs about as much as the
-# fusion itself.
+# Presets whose fused frames go through a refiner (vidclean.training.train_refiner): from the fused frame,
+# the noisy frames' mean along the motion and its noise level per pixel, it brings back detail the network
+# smoothed away in every frame alike. Not for "balanced", for its cost (docs/decisions.md, "Refiner")
 REFINERS = {"quality": RefinerConfig()}
 
 

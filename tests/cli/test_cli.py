@@ -16,22 +16,8 @@ from vidclean.io.clips import read_clip
 from vidclean.training.noise import add_gaussian
 from vidclean.io.reader import open_video
 
-from conftest import SAMPLES, audio_duration, make_video
+from conftest import SAMPLES, assert_clean_error, audio_duration, make_video, vidclean
 from vidclean.metrics import psnr
-
-
-def vidclean(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "vidclean", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, **kwargs)
-
-
-def assert_clean_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vidclean: error:"), result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0]
 
 
 def test_help_shows_usage_and_examples():
@@ -112,7 +98,7 @@ def test_h264_aac_mp4_at_25fps_keeps_count_rate_size_and_audio(tmp_path, mp4_25f
                                          (["--preset", "fast", "--encoder-preset", "slow"], 8)])
 def test_encoder_speed_follows_the_model_preset_unless_given(tmp_path, mp4_25fps_audio, args, subme):
     """x264 veryfast (subme=2) behind the fast network, faster (subme=4) behind balanced."""
-    from test_writer import x264_settings
+    from conftest import x264_settings
 
     out = tmp_path / "out.mp4"
     r = vidclean(mp4_25fps_audio[0], out, "--sigma", 15, "--window", 1, "-q", *args)
@@ -227,7 +213,7 @@ def test_interrupt_leaves_no_output(tmp_path, sig, code, existing):
 def test_a_signal_whose_exception_a_library_turned_into_another_still_stops_cleanly(sig, code, word, capsys):
     """TensorFlow, interrupted inside a compiled call, raised an AttributeError in place of the
     signal handler's exception (seen once in CI as a traceback and exit status 1)."""
-    from vidclean.cli.main import guarded
+    from vidclean.cli.signals import guarded
 
     def job():
         try:
@@ -254,7 +240,7 @@ def test_signals_reach_no_thread_but_the_main_one_while_a_job_runs():
     blocked, and a SIGTERM sent to the process still stops the job in the main thread."""
     import threading
 
-    from vidclean.cli.main import guarded
+    from vidclean.cli.signals import guarded
 
     masks, stopped_in = [], []
 
@@ -286,17 +272,18 @@ def test_signals_reach_no_thread_but_the_main_one_while_a_job_runs():
 def test_processes_a_batch_with_ray_starts_can_be_stopped(monkeypatch, tmp_path, ray_option, blocked):
     """Processes started inside a job inherit the signals its threads block; ``batch --ray``
     starts Ray's (a local cluster's), which must stay stoppable by SIGINT / SIGTERM."""
-    import vidclean.jobs.batch
+    import vidclean.cli.main
     from vidclean.cli.main import main
 
     masks = []
 
-    def run_batch(args):
+    def run_batch(entries, options, **kwargs):
         status = subprocess.run([sys.executable, "-c", "print(open('/proc/self/status').read())"],
                                 capture_output=True, text=True, check=True).stdout
         masks.append(int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16))
 
-    monkeypatch.setattr(vidclean.jobs.batch, "run_batch", run_batch)
+    monkeypatch.setattr(vidclean.cli.main, "run_batch", run_batch)
+    (tmp_path / "a.mp4").write_bytes(b"")  # one file to plan (never read: run_batch is replaced)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         assert main(["batch", str(tmp_path), str(tmp_path / "out"), *ray_option]) == 0

@@ -260,7 +260,7 @@ def test_grabber_turns_an_unexpected_failure_into_one_line():
 def denoiser():
     from vidclean.core.denoiser import Denoiser
 
-    return Denoiser("balanced", window=1, sigma=20)
+    return Denoiser("balanced", window=1, sigma=20, fusion=False)
 
 
 def test_window_1_is_causal_output_t_does_not_depend_on_later_frames(denoiser):
@@ -289,11 +289,11 @@ def test_window_1_is_causal_output_t_does_not_depend_on_later_frames(denoiser):
 def test_live_fusion_uses_only_the_frames_before():
     """``--fusion`` in the preview: each cleaned frame averaged with the 2 before it, never waiting
     for one after."""
-    from vidclean.cli.main import build_live_parser
+    from vidclean.cli.main import build_parser
     from vidclean.core.denoiser import Denoiser
     from vidclean.presets import FUSION_RADIUS
 
-    assert build_live_parser().parse_args(["--fusion"]).fusion and not build_live_parser().parse_args([]).fusion
+    assert build_parser().parse_args(["live", "--fusion"]).fusion and not build_parser().parse_args(["live"]).fusion
     d = Denoiser("balanced", window=1, sigma=20, fusion=(FUSION_RADIUS, 0))
     clean = synth_frame(0, 64, 48)
     rng = np.random.default_rng(4)
@@ -302,7 +302,7 @@ def test_live_fusion_uses_only_the_frames_before():
     whole = [c for _, c in live.causal_run(d, frames)]
     prefix = [c for _, c in live.causal_run(d, frames[:3])]
     assert all(np.array_equal(a, b) for a, b in zip(prefix, whole))
-    alone = [c for _, c in live.causal_run(Denoiser("balanced", window=1, sigma=20), frames)]
+    alone = [c for _, c in live.causal_run(Denoiser("balanced", window=1, sigma=20, fusion=False), frames)]
     assert np.array_equal(whole[0], alone[0])  # the first frame has none before it
     assert np.mean([psnr(c, clean) for c in whole[2:]]) > np.mean([psnr(c, clean) for c in alone[2:]])
 

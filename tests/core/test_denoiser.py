@@ -21,7 +21,7 @@ def frames(n, width=40, height=28):
 
 @pytest.fixture(scope="module")
 def denoiser():
-    return Denoiser(window=5, sigma=20)
+    return Denoiser(window=5, sigma=20, fusion=False)
 
 
 class Counting:
@@ -43,7 +43,7 @@ def test_one_output_per_frame_in_order_with_constant_work(preset, n, window, mon
     # no restart of the ConvLSTM state within these few frames (its warm-up steps are counted in
     # the tests of parts below)
     monkeypatch.setattr(engine, "STATE_PERIOD", 128)
-    d = Denoiser(preset, window=window, sigma=20)
+    d = Denoiser(preset, window=window, sigma=20, fusion=False)
     d.encoder, d.temporal, d.decoder = enc, tmp, dec = tuple(Counting(f) for f in (d.encoder, d.temporal, d.decoder))
     out = list(d.run(frames(n, 37, 23)))  # odd size: padded inside, cropped back
     assert [f.index for f, _ in out] == list(range(n))
@@ -59,7 +59,7 @@ def test_streaming_matches_the_training_graph(preset, window):
     """Output t of the stream equals the training model run on the same reflected sequence: the
     ConvLSTM state after frame t + k and, for a network that takes them ("quality"), the features
     of the frames before and after t (in a window of one, the frame before and t itself)."""
-    denoiser = Denoiser(preset, window=window, sigma=20)
+    denoiser = Denoiser(preset, window=window, sigma=20, fusion=False)
     size = 24  # the training graph takes square clips
     seq = list(frames(8, size, size))
     out = [c for _, c in denoiser.run(iter(seq))]
@@ -89,10 +89,10 @@ def test_large_frames_compute_features_again_and_keep_half_precision_state(prese
     the normal path."""
     import vidclean.presets as registry
 
-    d = Denoiser(preset, window=3, sigma=20, precision="float32")
+    d = Denoiser(preset, window=3, sigma=20, precision="float32", fusion=False)
     normal = [c for _, c in d.run(frames(6))]
     monkeypatch.setattr(registry, "LARGE_FRAME_PIXELS", 16 * 16)
-    d = Denoiser(preset, window=3, sigma=20, precision="float32")
+    d = Denoiser(preset, window=3, sigma=20, precision="float32", fusion=False)
     d.encoder = enc = Counting(d.encoder)
     large = [c for _, c in d.run(frames(6))]
     # once per frame, once more for each item the first window steps twice (the reflected
@@ -125,7 +125,7 @@ def test_pad_to_multiple_keeps_content():
 def test_rejects_bad_windows():
     for window in (0, 2, 2 * MAX_DELAY + 3):
         with pytest.raises(ValueError):
-            Denoiser(window=window)
+            Denoiser(window=window, fusion=False)
 
 
 def test_pixel_shuffle_undoes_pixel_unshuffle():
@@ -163,7 +163,7 @@ def test_tiled_output_matches_untiled(denoiser):
     """Tiles with their own recurrent state, blended, lose nothing against one whole frame."""
     clean, noisy = noisy_clip(6, 264, 200, 20)
     whole = [c for _, c in denoiser.run(Frame(i, i, None, f) for i, f in enumerate(noisy))]
-    tiled_denoiser = Denoiser(window=5, sigma=20, tile=128)
+    tiled_denoiser = Denoiser(window=5, sigma=20, tile=128, fusion=False)
     tiled = [c for _, c in tiled_denoiser.run(Frame(i, i, None, f) for i, f in enumerate(noisy))]
     assert len(tiled_denoiser.tiling(200, 264).boxes) == 6
     assert abs(psnr(np.stack(tiled), np.stack(clean)) - psnr(np.stack(whole), np.stack(clean))) < 0.05
@@ -174,8 +174,8 @@ def test_no_seam_on_a_flat_gradient():
     y, x = np.mgrid[0:200, 0:264]
     gradient = np.stack([40 + 0.6 * x, 60 + 0.5 * y, 200 - 0.3 * (x + y)], axis=-1).round().astype(np.uint8)
     frames = [Frame(i, i, None, gradient) for i in range(4)]
-    whole = [c for _, c in Denoiser(window=3, sigma=10).run(frames)]
-    tiled = [c for _, c in Denoiser(window=3, sigma=10, tile=128).run(frames)]
+    whole = [c for _, c in Denoiser(window=3, sigma=10, fusion=False).run(frames)]
+    tiled = [c for _, c in Denoiser(window=3, sigma=10, tile=128, fusion=False).run(frames)]
     diff = np.abs(np.stack(tiled).astype(int) - np.stack(whole))
     assert diff.max() <= 2
     # a seam would show as a step: the tiled output's column-to-column change stays as smooth as the whole's
@@ -199,13 +199,13 @@ def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
     noisy = [Frame(i, i, i / 25, add_gaussian(c, 20, rng)) for i, c in enumerate(clean)]
 
     def run(precision):
-        d = Denoiser(preset, window=3, sigma=20, precision=precision)
+        d = Denoiser(preset, window=3, sigma=20, precision=precision, fusion=False)
         return d, np.stack([out for _, out in d.run(noisy)])
 
     with pytest.raises(ValueError, match="precision"):
-        Denoiser(preset, precision="float16")
+        Denoiser(preset, precision="float16", fusion=False)
     if not bfloat16_available():
-        assert Denoiser(preset, precision="auto").precision == "float32"
+        assert Denoiser(preset, precision="auto", fusion=False).precision == "float32"
         pytest.skip("no bfloat16 arithmetic on this CPU: auto is float32")
     _, exact = run("float32")
     auto, fast = run("auto")
@@ -237,7 +237,7 @@ def test_a_part_of_a_video_cleaned_alone_equals_that_part_of_a_whole_run(window,
 
     monkeypatch.setattr(engine, "STATE_PERIOD", 16)
     monkeypatch.setattr(engine, "STATE_WARMUP", 6)
-    d = Denoiser(window=window, sigma=sigma)
+    d = Denoiser(window=window, sigma=sigma, fusion=False)
     rng = np.random.default_rng(0)  # noise rising over time: each frame's estimate depends on its history
     seq = [Frame(i, i, i / 25, np.clip(synth_frame(i, 24, 20) + rng.normal(0, 5 + i / 8, (20, 24, 3)), 0, 255)
                  .astype(np.uint8)) for i in range(200)]
@@ -277,7 +277,7 @@ def test_the_state_restarts_before_it_drifts_on_fast_motion(preset, monkeypatch)
     noisy = add_gaussian(clean, 50, np.random.default_rng(3))
 
     def late_psnr():
-        out = [c for _, c in Denoiser(preset, window=5, sigma=50).run(Frame(i, i, i / 25, f) for i, f in enumerate(noisy))]
+        out = [c for _, c in Denoiser(preset, window=5, sigma=50, fusion=False).run(Frame(i, i, i / 25, f) for i, f in enumerate(noisy))]
         return np.mean([psnr(out[t], clean[t]) for t in range(16, 32)])
 
     shipped = late_psnr()
@@ -296,7 +296,7 @@ def test_a_part_equals_the_whole_run_with_neighbours_too(window, monkeypatch):
 
     monkeypatch.setattr(engine, "STATE_PERIOD", 8)
     monkeypatch.setattr(engine, "STATE_WARMUP", 4)
-    d = Denoiser("quality", window=window, sigma=20)
+    d = Denoiser("quality", window=window, sigma=20, fusion=False)
     seq = list(frames(30, 24, 20))
     whole = [c for _, c in d.run(iter(seq))]
     for a, b in [(8, 16), (21, 30)]:
@@ -338,7 +338,7 @@ def test_fusion_follows_the_network_and_parts_match_the_whole_run():
     from vidclean.core.fusion import MotionFusion
 
     seq = list(frames(12, 40, 28))
-    alone = [c for _, c in Denoiser(window=3, sigma=20).run(iter(seq))]
+    alone = [c for _, c in Denoiser(window=3, sigma=20, fusion=False).run(iter(seq))]
     d = Denoiser(window=3, sigma=20, fusion=(2, 2))
     out = list(d.run(iter(seq)))
     assert [f.index for f, _ in out] == list(range(12)) and d.frames_done == 12 and d.mean_sigma == 20
@@ -378,7 +378,7 @@ def test_only_a_fused_preset_with_a_refiner_refines_and_not_frames_told_no_noise
     from vidclean.presets import weights_path
 
     assert Denoiser("balanced", sigma=20, fusion=(2, 2)).refiner is None
-    assert Denoiser("quality", sigma=20).refiner is None
+    assert Denoiser("quality", sigma=20, fusion=False).refiner is None
     # trained on the shipped network fused both ways: not for the live preview's fusion over
     # earlier frames only, nor with weights given
     assert Denoiser("quality", sigma=20, fusion=(2, 0)).refiner is None
@@ -386,5 +386,5 @@ def test_only_a_fused_preset_with_a_refiner_refines_and_not_frames_told_no_noise
     seq = list(frames(6, 40, 28))
     fused = Denoiser("quality", window=3, sigma=0, fusion=(2, 2))
     assert fused.refiner is not None
-    alone = [c for _, c in Denoiser("quality", window=3, sigma=0).run(iter(seq))]
+    alone = [c for _, c in Denoiser("quality", window=3, sigma=0, fusion=False).run(iter(seq))]
     assert all(np.array_equal(a, b) for (_, a), b in zip(fused.run(iter(seq)), alone))

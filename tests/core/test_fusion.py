@@ -17,7 +17,7 @@ from vidclean.io.clips import read_clip
 from vidclean.core.fusion import MotionFusion
 from vidclean.metrics import psnr
 
-SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import audio_duration, dir_listing, make_video
+from conftest import audio_duration, dir_listing, make_video, x264_settings
 from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
@@ -180,13 +180,6 @@ def test_crf_changes_the_size(tmp_path, mp4_25fps_audio):
     transcode(src, tmp_path / "fine.mp4", crf=5)
     transcode(src, tmp_path / "coarse.mp4", crf=45)
     assert os.path.getsize(tmp_path / "fine.mp4") > 2 * os.path.getsize(tmp_path / "coarse.mp4")
-
-
-def x264_settings(path) -> str:
-    """The option string x264 writes into its stream (an SEI message): "... subme=7 ... ref=3 ..."."""
-    data = open(path, "rb").read()
-    start = data.index(b"x264 - core")
-    return data[start:data.index(b"\0", start)].decode("ascii", "replace")
 
 
 @pytest.mark.parametrize("speed, settings", [(None, ("subme=7", "ref=3")), ("veryfast", ("subme=2", "ref=1")),

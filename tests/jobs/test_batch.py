@@ -3,7 +3,7 @@
 import os
 
 from conftest import make_video
-from test_cli import assert_clean_error, vidclean
+from conftest import assert_clean_error, vidclean
 from vidclean.jobs.batch import find_videos
 from vidclean.io.reader import open_video
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import make_video, synth_frame
-from test_cli import vidclean
+from conftest import vidclean
 from vidclean.cli.main import main
 from vidclean.io.clips import read_clip
 from vidclean.jobs.segments import plan_parts

@@ -1,7 +1,5 @@
 """A long video cleaned in parts and joined by stream copy equals the video cleaned whole."""
 
-import argparse
-
 import av
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import pytest
 from conftest import make_video, synth_frame
 from vidclean.cli.main import main
 from vidclean.io.clips import read_clip
-from vidclean.jobs.file import make_denoiser
+from vidclean.options import CleanOptions
 from vidclean.presets import FUSION_RADIUS, SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP
 from vidclean.jobs.segments import clean_part, join_parts, part_suffix, plan_parts
 
@@ -28,9 +26,7 @@ def long_video(tmp_path_factory):
 
 
 def options(codec, **extra):
-    settings = dict(preset="balanced", window=5, sigma=None, no_fusion=False, weights=None, tile=None, precision="auto", codec=codec,
-                    crf=None, pix_fmt=None, encoder_preset=None, overwrite=False, strict=False)
-    return argparse.Namespace(**{**settings, **extra})
+    return CleanOptions(codec=codec, **extra)
 
 
 def packets(path):
@@ -82,8 +78,8 @@ def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_pa
     whole = tmp_path / "whole.mkv"
     extra = ([] if sigma is None else ["--sigma", str(sigma)]) + ([] if fusion else ["--no-fusion"])
     assert main([str(vfr_video), str(whole), "--codec", "ffv1", "--window", str(window), *extra, "-q"]) == 0
-    opts = options("ffv1", window=window, sigma=sigma, no_fusion=not fusion)
-    denoiser = make_denoiser(opts)
+    opts = options("ffv1", window=window, sigma=sigma, fusion=fusion)
+    denoiser = opts.denoiser()
     parts = plan_parts(vfr_video, 128, window=window, auto_sigma=sigma is None, fusion=FUSION_RADIUS if fusion else 0)
     r = FUSION_RADIUS if fusion else 0
     assert [(p.start, p.stop) for p in parts] == [(0, 128 + r), (128 + r, 256 + r), (256 + r, 420)]
@@ -94,7 +90,7 @@ def test_three_parts_seeking_mid_file_at_a_variable_frame_rate(vfr_video, tmp_pa
         files.append(str(tmp_path / f"part{part.index}.mkv"))
         clean_part(str(vfr_video), part, denoiser, opts, files[-1])
     joined = tmp_path / "joined.mkv"
-    join_parts(str(vfr_video), files, str(joined), opts)
+    join_parts(str(vfr_video), files, str(joined))
     assert packets(joined) == packets(whole)
     a, b = read_clip(whole), read_clip(joined)
     assert len(a) == len(b) == 420 and all(np.array_equal(x, y) for x, y in zip(a, b))
@@ -105,14 +101,14 @@ def test_parts_joined_equal_the_whole_run(long_video, tmp_path, codec, suffix):
     whole = tmp_path / f"whole{suffix}"
     assert main([str(long_video), str(whole), "--codec", codec, "-q"]) == 0
     opts = options(codec)
-    denoiser = make_denoiser(opts)
+    denoiser = opts.denoiser()
     files = []
     for part in plan_parts(long_video, 128, window=5, auto_sigma=True, fusion=FUSION_RADIUS):
         files.append(str(tmp_path / f"part{part.index}{part_suffix(codec)}"))
         frames, _ = clean_part(str(long_video), part, denoiser, opts, files[-1])
         assert frames == part.frames
     joined = tmp_path / f"joined{suffix}"
-    join_parts(str(long_video), files, str(joined), opts)
+    join_parts(str(long_video), files, str(joined))
     (whole_packets, whole_streams), (joined_packets, joined_streams) = packets(whole), packets(joined)
     assert joined_streams == whole_streams == ["video", "audio"]
     # the same timestamps; x264's B-frames reorder differently around the part border only

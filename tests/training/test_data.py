@@ -12,7 +12,7 @@ from vidclean.core.noise import estimate_sigma
 from vidclean.training.noise import h264_roundtrip
 from vidclean.presets import MAX_DELAY
 
-SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"
 
 
 @pytest.fixture(scope="module")

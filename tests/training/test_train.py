@@ -10,7 +10,7 @@ from vidclean.core.networks import load_preset
 from vidclean import train
 from vidclean.training.train import main
 
-SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"
 
 
 def test_train_checkpoints_logs_and_resumes(tmp_path, capsys):

@@ -13,7 +13,7 @@ from vidclean.core.networks import build_refiner
 from vidclean.presets import REFINERS
 from vidclean.training.train_refiner import main
 
-SAMPLE = Path(__file__).parent.parent / "samples" / "foliage_clean.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"
 
 
 def test_examples_then_training_checkpoint_log_and_resume(tmp_path, capsys):

@@ -33,14 +33,13 @@ import cv2
 import numpy as np
 
 from vidclean.io.clips import read_clip
+from vidclean.jobs.file import clean_video
 from vidclean.metrics import colour_error, flicker, psnr, ssim
 from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
 from vidclean.core.noise import estimate_clip_sigma
 
 # Each baseline's grid reaches beyond where its optimum fell on the validation clips, so that no
-# baseline is held back by the grid's edge: NLM's h fell at 0.4-0.65 sigma on Gaussian noise but at
-# 0.8-2.0 on camera noise, whose level the estimator reads low after H.264; nlmeans' s at 0.4 and
-# 0.9-1.3; hqdn3d's luma_spatial at 8-64 and 4-16 (the grids ended at 0.8, 0.6 and 16 before)
+# baseline is held back by the grid's edge (docs/decisions.md, "Benchmark baselines")
 NLM_H_GRID = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0, 2.5, 3.2)  # h = factor * sigma
 HQDN3D_GRID = (2, 4, 8, 16, 32, 64, 128)  # hqdn3d luma_spatial (default 4; the other three strengths follow it)
 NLMEANS_S_GRID = (0.25, 0.4, 0.6, 0.9, 1.3, 1.8, 2.5)  # FFmpeg nlmeans s = factor * sigma, within its range 1-30
@@ -121,13 +120,9 @@ def fidelity(row: dict, label: str, out: np.ndarray, clean: np.ndarray) -> None:
 
 def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision: str = "auto",
                  window: int = 5, weights: str | None = None, fusion: bool = True) -> np.ndarray:
-    from vidclean.cli.main import main
-
-    rc = main([str(noisy_path), str(out_path), "--codec", "ffv1", "--sigma", str(sigma), "--window", str(window),
-               "--preset", preset, "--precision", precision, "-y", "-q", *(["--weights", weights] if weights else []),
-               *([] if fusion else ["--no-fusion"])])
-    if rc != 0:
-        raise RuntimeError(f"vidclean exited {rc}")
+    """The clip cleaned as the command cleans a file (lossless FFV1 out), read back."""
+    clean_video(noisy_path, out_path, codec="ffv1", sigma=sigma, window=window, preset=preset, precision=precision,
+                weights=weights, fusion=fusion, overwrite=True)
     return read_clip(out_path)
 
 

@@ -57,12 +57,16 @@ def make_source(clean: np.ndarray, size: tuple[int, int], frames: int, path: Pat
         out.mux(stream.encode())
 
 
-# The command line in a child process that prints its own peak resident memory (VmHWM, KiB) when
+# The command (python -m vidclean) in a child process that prints its own peak resident memory (VmHWM, KiB) when
 # it ends. wait4()'s ru_maxrss cannot be used: Linux carries the parent's resident size over fork
 # and exec into the child's, so every child looked as large as this benchmark process.
-_REPORTING_PEAK = """import sys
-from vidclean.cli.main import main
-code = main(sys.argv[1:])
+_REPORTING_PEAK = """import runpy, sys
+sys.argv[0] = "vidclean"
+try:
+    runpy.run_module("vidclean", run_name="__main__", alter_sys=True)
+    code = 0
+except SystemExit as stop:
+    code = stop.code
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 sys.exit(code)
 """
@@ -89,7 +93,7 @@ def model_only(preset: str, frames: list[np.ndarray], window: int) -> float:
     from vidclean.core.denoiser import Denoiser
     from vidclean.io.reader import Frame
 
-    denoiser = Denoiser(preset, window=window, sigma=SIGMA)
+    denoiser = Denoiser(preset, window=window, sigma=SIGMA, fusion=False)
     stamps = [time.perf_counter() for _ in denoiser.run((Frame(i, i, None, f) for i, f in enumerate(frames)),
                                                       read_ahead=0)]
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])

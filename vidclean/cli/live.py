@@ -31,9 +31,11 @@ import numpy as np
 
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
+from vidclean.io.atomic import write_bytes
 from vidclean.io.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
 from vidclean.presets import FUSION_RADIUS
 from vidclean.io.writer import VideoWriter
+from vidclean.options import LiveOptions
 
 VIEWS = ("split", "clean", "raw")
 KEYS_HELP = "q/Esc quit, space view, +/- strength, a auto, s snapshot, r record"
@@ -296,12 +298,9 @@ def save_png(folder: Path, rgb: np.ndarray) -> Path:
     if not ok:
         raise VidcleanError("snapshot: PNG encoding failed")
     path = _new_path(folder, "snapshot", ".png")
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")
     try:
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
+        write_bytes(path, data.tobytes())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise VidcleanError(f"{path}: cannot save the snapshot ({exc.strerror or exc})") from None
     return path
 
@@ -585,7 +584,7 @@ class Preview:
 # -- entry point -----------------------------------------------------------------------------
 
 
-def _check_folder(folder: str, what: str) -> Path:
+def _check_folder(folder, what: str) -> Path:
     path = Path(folder)
     if not path.is_dir():
         raise VidcleanError(f"{folder}: {what} directory does not exist")
@@ -594,34 +593,34 @@ def _check_folder(folder: str, what: str) -> Path:
     return path
 
 
-def run_live(args) -> None:
-    """The live preview from parsed options (see vidclean.cli.main.build_live_parser)."""
-    snapshot_dir = _check_folder(args.snapshot_dir, "snapshot")
-    record_dir = _check_folder(args.record_dir, "recording")
+def run_live(options: LiveOptions) -> None:
+    """The live preview of ``options.source``, until q, the window's closing or ``options.duration``."""
+    snapshot_dir = _check_folder(options.snapshot_dir, "snapshot")
+    record_dir = _check_folder(options.record_dir, "recording")
     check_display()
-    source = args.source
+    source = options.source
     if is_camera(source):
-        stream = open_video(source, size=args.size)
-        grabber = FrameGrabber(stream, size=args.size)
+        stream = open_video(source, size=options.size)
+        grabber = FrameGrabber(stream, size=options.size)
     else:
         stream = open_video(source)
-        grabber = FrameGrabber(stream, pace=True, reopen=lambda: open_video(source), size=args.size)
+        grabber = FrameGrabber(stream, pace=True, reopen=lambda: open_video(source), size=options.size)
     info = stream.info
     try:
         # the model loads once the source checks out
         load_keras()
-        from vidclean.core.denoiser import Denoiser
+        from vidclean.core.denoiser import Denoiser  # loads Keras: only once the source checks out
 
         try:
-            denoiser = Denoiser(args.preset, window=1, sigma=args.sigma, weights=args.weights,
-                                fusion=(FUSION_RADIUS, 0) if args.fusion else None)
+            denoiser = Denoiser(options.preset, window=1, sigma=options.sigma, weights=options.weights,
+                                fusion=(FUSION_RADIUS, 0) if options.fusion else False)
         except (OSError, ValueError) as exc:  # weights missing or not this preset's
-            raise VidcleanError(f"preset {args.preset}: cannot load its weights ({exc})") from None
+            raise VidcleanError(f"preset {options.preset}: cannot load its weights ({exc})") from None
         window = PreviewWindow(f"vidclean live - {info.path}")
         try:
-            preview = Preview(denoiser, grabber, window, source=info.path, fps=info.fps, view=args.view,
-                              snapshot_dir=snapshot_dir, record_dir=record_dir, duration=args.duration,
-                              quiet=args.quiet)
+            preview = Preview(denoiser, grabber, window, source=info.path, fps=info.fps, view=options.view,
+                              snapshot_dir=snapshot_dir, record_dir=record_dir, duration=options.duration,
+                              quiet=options.quiet)
             grabber.start()
             preview.run()
         finally:
@@ -629,7 +628,7 @@ def run_live(args) -> None:
             window.close()
     finally:
         grabber.stop()
-    if not args.quiet:
+    if not options.quiet:
         stats = preview.stats
         line = f"vidclean: live: {stats.shown} frames shown, {grabber.dropped} of {grabber.captured} captured dropped"
         summary = stats.summary()

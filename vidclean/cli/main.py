@@ -1,24 +1,39 @@
-"""Command line: ``vidclean INPUT OUTPUT [options]``, ``vidclean --webcam [SOURCE]`` (or ``vidclean live``),
-``vidclean train ...``, ``vidclean bench ...``.
+"""The ``vidclean`` command: argparse subcommands over the library.
 
-A thin layer: it parses options, opens the reader, the denoiser and the writer, shows progress,
-and turns every user-facing problem into one line on stderr and exit status 2.
+    vidclean [clean] INPUT OUTPUT [options]      one file (the default command)
+    vidclean batch IN_DIR OUT_DIR [options]      every video under a folder (optionally on Ray)
+    vidclean live [SOURCE] / --webcam [SOURCE]   live preview window
+    vidclean train / train-refiner / bench       training and benchmarks (their own options)
+
+A thin layer: it parses options into a CleanOptions / LiveOptions, calls the library, shows
+progress, and turns every user-facing problem into one line on stderr and exit status 2
+(vidclean.cli.signals).
 """
 
 from __future__ import annotations
 
-import _thread
 import argparse
-import atexit
 import os
-import signal
 import sys
-import threading
-from contextlib import contextmanager, nullcontext
+import time
+from pathlib import Path
+
+from tqdm import tqdm
 
 from vidclean import __version__
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
+from vidclean.io.writer import SPEED_PRESETS
+from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
+from vidclean.jobs.file import clean_file
+from vidclean.options import MIN_TILE, CleanOptions, LiveOptions, live_default_preset
+from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
+from vidclean.cli.signals import guarded, leave, raise_if_signalled
+
+USAGE = """vidclean [clean] INPUT OUTPUT [options] [-y]
+       vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]
+       vidclean live [SOURCE] [options]          (or: vidclean --webcam [SOURCE])
+       vidclean {train,train-refiner,bench} ...   (vidclean COMMAND --help)"""
 
 EXAMPLES = """\
 examples:
@@ -26,23 +41,19 @@ examples:
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec libx265 --crf 22
-  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, at about a third of the speed
-  vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/ (batch --help)
+  vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, and the slowest
+  vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
-  vidclean --webcam                             live preview of the default camera, cleaned (--webcam --help)
+  vidclean live                                 live preview of the default camera, cleaned
   vidclean train --help                         train the network from clean clips
   vidclean train-refiner --help                 train the quality preset's refiner (after the fusion)
   vidclean bench --help                         compare quality against OpenCV, FFmpeg (and FFDNet) denoisers
   vidclean bench --speed --help                 measure fps and memory per preset and frame size
 """
 
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so the writer can clean up on the way out.
-
-    A BaseException, like KeyboardInterrupt, so that library code catching Exception
-    (TensorFlow's import machinery does) lets it through."""
-
+# subcommands whose options their own modules parse (training and benchmarks)
+DELEGATED = ("train", "train-refiner", "bench")
+COMMANDS = ("clean", "batch", "live", *DELEGATED)
 
 def _sigma(value: str):
     if value == "auto":
@@ -77,8 +88,6 @@ def _seconds(value: str) -> float:
 
 
 def _window(value: str) -> int:
-    from vidclean.presets import check_window
-
     try:
         return check_window(int(value))
     except ValueError as e:
@@ -91,17 +100,13 @@ def _tile(value: str) -> int:
         tile = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a tile size in pixels, got {value!r}") from None
-    if tile < 128:
-        raise argparse.ArgumentTypeError(f"tile size must be at least 128 pixels, got {tile}")
+    if tile < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"tile size must be at least {MIN_TILE} pixels, got {tile}")
     return tile
 
 
 def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     """The model and output options that cleaning one file and a batch of files share."""
-    from vidclean.jobs.file import ENCODER_PRESET
-    from vidclean.presets import PRESETS
-    from vidclean.io.writer import SPEED_PRESETS
-
     p.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
                    help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto)")
     p.add_argument("--window", type=_window, default=5, metavar="N",
@@ -109,9 +114,8 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "
-                        "it (optical flow) and quality's refiner after it: faster, but 0.3-1.5 dB lower PSNR from "
-                        "sigma 10 and on camera noise; better on fine texture moving every which way with little "
-                        "noise (see README, Quality)")
+                        "it (optical flow) and quality's refiner after it: faster, a little less clean; better on "
+                        "fine texture moving every which way with little noise")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
@@ -124,25 +128,102 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
                         + "; slower ones make smaller files)")
     p.add_argument("--precision", default="auto", choices=("auto", "float32"),
                    help="auto (default): the network's convolutions in bfloat16 where the CPU computes in "
-                        "bfloat16 (AMX or AVX-512 BF16: 1.4-2.5x faster, within 0.03 dB); float32: always float32")
+                        "bfloat16 (AMX or AVX-512 BF16); float32: always float32")
     p.add_argument("--strict", action="store_true",
                    help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace outputs that exist")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    p.add_argument("--version", action="version", version=f"vidclean {__version__}")
+
+
+def clean_options(args: argparse.Namespace) -> CleanOptions:
+    """The CleanOptions of parsed cleaning options."""
+    return CleanOptions(preset=args.preset, window=args.window, sigma=args.sigma, fusion=not args.no_fusion,
+                        tile=args.tile, precision=args.precision, weights=args.weights, codec=args.codec,
+                        crf=args.crf, pix_fmt=args.pix_fmt, encoder_preset=args.encoder_preset,
+                        overwrite=args.overwrite, strict=args.strict)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vidclean",
-        description="Denoise a video with a per-frame CNN and a ConvLSTM over time.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("input", help="video file to clean (any container/codec FFmpeg reads)")
-    p.add_argument("output", help="cleaned video; the container follows the extension")
-    add_cleaning_options(p)
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    """The command's parser: a subcommand per job (``clean`` is the default)."""
+    p = argparse.ArgumentParser(prog="vidclean", usage=USAGE,
+                                description="Denoise videos with a per-frame CNN and a ConvLSTM over time.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"vidclean {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    clean = sub.add_parser("clean", usage="vidclean [clean] INPUT OUTPUT [options] [-y]",
+                           help="clean one video (the default: vidclean INPUT OUTPUT)",
+                           description="Clean one video: decode, denoise, encode; the output appears when complete.",
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    clean.add_argument("input", help="video file to clean (any container/codec FFmpeg reads)")
+    clean.add_argument("output", help="cleaned video; the container follows the extension")
+    add_cleaning_options(clean)
+
+    batch = sub.add_parser("batch", usage="vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]",
+                           help="clean every video under a folder", epilog=BATCH_EXAMPLES,
+                           description="Clean every video under INPUT_DIR into the same tree under OUTPUT_DIR. "
+                                       "Outputs that exist are complete (each appears only when done) and are "
+                                       "skipped unless -y.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    batch.add_argument("input_dir", help="folder of videos (searched recursively)")
+    batch.add_argument("output_dir", help="where the cleaned videos go, same names and sub-folders")
+    batch.add_argument("--ext", type=_extension, default=None, metavar="EXT",
+                       help="output extension, e.g. mkv (default: each input's own)")
+    batch.add_argument("--ray", metavar="ADDRESS",
+                       help="run on a Ray cluster: auto (the one this machine belongs to), local (start one here), "
+                            "or an address such as ray://head:10001; needs pip install 'vidclean[ray]'")
+    batch.add_argument("--segment-frames", type=_positive, default=1024, metavar="N",
+                       help="with --ray, MP4/MOV and Matroska videos of at least two parts are cut into parts of "
+                            "about N frames (rounded up to a multiple of the state period), cleaned on different "
+                            "workers and joined (default: 1024)")
+    add_cleaning_options(batch)
+    batch.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)  # former name of -y
+
+    default_preset = live_default_preset()
+    live = sub.add_parser("live", usage="vidclean live [SOURCE] [options]\n       vidclean --webcam [SOURCE] [options]",
+                          help="live preview of a camera, cleaned", epilog=LIVE_EXAMPLES,
+                          description="Live preview: clean a camera (or a video played as one) in a window, frame by "
+                                      "frame with no look-ahead; frames are dropped, never queued, when the model is "
+                                      "slower.",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    live.add_argument("--webcam", nargs="?", const="0", default=None, metavar="SOURCE", help=argparse.SUPPRESS)
+    live.add_argument("source", nargs="?", help="camera index or device path, or a video file / URL (default: 0)")
+    live.add_argument("--preset", default=default_preset, choices=sorted(PRESETS),
+                      help=f"model preset (default: {default_preset})")
+    live.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
+                      help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto); +/- change it")
+    live.add_argument("--size", type=_size, default=None, metavar="WxH",
+                      help="scale the capture to this size (a camera is asked for it first)")
+    live.add_argument("--fusion", action="store_true",
+                      help="average each cleaned frame with the 2 before it, warped along the motion (as files are "
+                           "by default, there with the 2 after it too): cleaner, but each frame takes longer, so "
+                           "more are dropped (default: off)")
+    live.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
+    live.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")
+    live.add_argument("--record-dir", default=".", metavar="DIR", help="where r saves recordings (default: .)")
+    live.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+                      help="stop after this long (default: until q)")
+    live.add_argument("--weights", help=argparse.SUPPRESS)
+    live.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+    helps = {"train": "train a preset's networks from clean clips", "train-refiner": "train the quality preset's refiner",
+             "bench": "quality benchmark against other denoisers; bench --speed: fps and memory"}
+    for name in DELEGATED:  # their own modules parse the rest (vidclean COMMAND --help)
+        delegated = sub.add_parser(name, help=helps[name], add_help=False, prefix_chars="\0")
+        delegated.add_argument("rest", nargs=argparse.REMAINDER)
     return p
+
+
+def _command_argv(argv: list[str]) -> list[str]:
+    """``argv`` with its subcommand named: ``clean`` where none is (``vidclean IN OUT``), ``live``
+    for ``--webcam`` anywhere in the main command's arguments."""
+    if argv and argv[0] in COMMANDS:
+        return argv
+    if any(a == "--webcam" or a.startswith("--webcam=") for a in argv):
+        return ["live", *argv]
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    return ["clean", *argv]
 
 
 LIVE_EXAMPLES = """\
@@ -164,145 +245,41 @@ keys in the window:
 """
 
 
-def build_live_parser() -> argparse.ArgumentParser:
-    from vidclean.presets import PRESETS, weights_path
-
-    # the fast preset where it is shipped (it keeps up with a camera best), else balanced
-    default_preset = "fast" if "fast" in PRESETS and weights_path("fast").exists() else "balanced"
-    p = argparse.ArgumentParser(
-        prog="vidclean --webcam",
-        usage="vidclean --webcam [SOURCE] [options]\n       vidclean live [SOURCE] [options]",
-        description="Live preview: clean a camera (or a video played as one) in a window, frame by frame "
-                    "with no look-ahead; frames are dropped, never queued, when the model is slower.",
-        epilog=LIVE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--webcam", nargs="?", const="0", default=None, metavar="SOURCE", help=argparse.SUPPRESS)
-    p.add_argument("source", nargs="?", help="camera index or device path, or a video file / URL (default: 0)")
-    p.add_argument("--preset", default=default_preset, choices=sorted(PRESETS),
-                   help=f"model preset (default: {default_preset})")
-    p.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
-                   help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto); +/- change it")
-    p.add_argument("--size", type=_size, default=None, metavar="WxH",
-                   help="scale the capture to this size (a camera is asked for it first)")
-    p.add_argument("--fusion", action="store_true",
-                   help="average each cleaned frame with the 2 before it, warped along the motion (optical flow, "
-                        "DIS 'fast' with the fast preset, else 'medium'), as files are by default (there with "
-                        "the 2 after it too): cleaner, but each frame takes longer, so more are dropped (default: off)")
-    p.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
-    p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")
-    p.add_argument("--record-dir", default=".", metavar="DIR", help="where r saves recordings (default: .)")
-    p.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
-                   help="stop after this long (default: until q)")
-    p.add_argument("--weights", help=argparse.SUPPRESS)
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    p.add_argument("--version", action="version", version=f"vidclean {__version__}")
-    return p
+BATCH_EXAMPLES = """\
+examples:
+  vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
+  vidclean batch raw/ clean/ --preset fast      the fast preset for all
+  vidclean batch raw/ clean/ --ext mkv --codec ffv1   lossless Matroska outputs
+  vidclean batch raw/ clean/ -y                 clean again files already done (--force too)
+  vidclean batch raw/ clean/ --ray auto         on the Ray cluster this machine belongs to
+  vidclean batch raw/ clean/ --ray ray://head:10001   on a named Ray cluster
+  vidclean batch raw/ clean/ --ray local        a Ray cluster of this machine alone
+"""
 
 
-def _is_live(argv: list[str]) -> bool:
-    """``vidclean live ...``, or ``--webcam`` anywhere in the main command's arguments."""
-    if not argv or argv[0] in ("train", "train-refiner", "bench", "batch"):
-        return False
-    return argv[0] == "live" or any(a == "--webcam" or a.startswith("--webcam=") for a in argv)
+def _extension(value: str) -> str:
+    ext = value.lstrip(".")
+    if not ext or not ext.isalnum():
+        raise argparse.ArgumentTypeError(f"expected a file extension such as mkv, got {value!r}")
+    return ext
 
 
-def live_main(argv: list[str]) -> int:
-    parser = build_live_parser()
-    args = parser.parse_args(argv[1:] if argv and argv[0] == "live" else argv)
-    if args.webcam is not None and args.source is not None:
-        parser.error(f"two sources given: --webcam {args.webcam} and {args.source}")
-    args.source = args.webcam if args.webcam is not None else (args.source if args.source is not None else "0")
-
-    def job():
-        from vidclean.cli.live import run_live
-
-        run_live(args)
-
-    return guarded(job, "")
-
-
-def guarded(job, aftermath: str, one_signal_thread: bool = True) -> int:
-    """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status.
-    ``one_signal_thread``: with ``signals_through_one_thread``; not for a job that starts other
-    processes (Ray's), which would inherit the blocked signals."""
-    _received.clear()
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    if hasattr(signal, "SIGXFSZ"):
-        # Past the file size limit (ulimit -f) the kernel's SIGXFSZ would kill the process before
-        # the writer could remove its temp file; ignored, the write fails with EFBIG, which the
-        # writer reports. CPython's startup ignores it already; this keeps it so when embedded.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+def _positive(value: str) -> int:
     try:
-        with signals_through_one_thread() if one_signal_thread else nullcontext():
-            status = job()
-    except VidcleanError as e:
-        print(f"vidclean: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return _stopped(signal.SIGINT, aftermath)
-    except Terminated:
-        return _stopped(signal.SIGTERM, aftermath)
-    except Exception:
-        if not _received:
-            raise
-        # the signal's exception came while a library ran its own code, which turned it into
-        # another one (TensorFlow, in a compiled call: an AttributeError): stop as for the signal
-        return _stopped(_received[-1], aftermath)
-    return status or 0
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
 
 
-@contextmanager
-def signals_through_one_thread():
-    """SIGINT and SIGTERM are taken, while inside, by one thread that waits for nothing else and
-    hands each to the main thread's handler; every other thread, and every thread started inside
-    (TensorFlow's, OpenCV's, FFmpeg's, the pipeline's), keeps them blocked. Sent to a process, a
-    signal lands in any thread that does not block it: in one of those libraries' threads, in the
-    middle of a system call, it could crash the process (SIGSEGV) in place of stopping it cleanly.
-    With this, vidclean.core.backend's ``_signals_held`` and ``entry``, 14 runs of the interrupt tests
-    in tests/test_cli.py in a row passed; without them 8 in 34 failed. The main thread sees the
-    signal at its next step of Python code (vidclean.core.pipeline waits with timeouts for it)."""
-    watched = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    done = threading.Event()
-
-    def forward():
-        while True:
-            signum = signal.sigwait(watched)
-            if done.is_set():
-                return
-            _thread.interrupt_main(signum)
-
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    waiter = threading.Thread(target=forward, name="vidclean-signals", daemon=True)
-    waiter.start()
-    try:
-        yield
-    finally:
-        done.set()
-        signal.pthread_kill(waiter.ident, signal.SIGTERM)  # ends its wait (blocked there: taken by sigwait)
-        waiter.join()
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _stopped(signum: int, aftermath: str) -> int:
-    """The one line and exit status for a job stopped by SIGINT (130) or SIGTERM (143)."""
-    interrupted = signum == signal.SIGINT
-    print(f"vidclean: {'interrupted' if interrupted else 'terminated'}{aftermath}", file=sys.stderr)
-    return 130 if interrupted else 143
-
-
-def denoise_file(args) -> None:
-    from tqdm import tqdm
-
-    from vidclean.jobs.file import clean_file
-
+def denoise_file(args: argparse.Namespace) -> None:
+    """``vidclean IN OUT``: one file, with a progress bar on a terminal and a closing line."""
+    options = clean_options(args)
     bars = []  # the bar appears with the first cleaned frame: after the checks, which may fail
 
-    def progress(total, sigma):
+    def progress(done, total, sigma):
         raise_if_signalled()
         if not bars:
             bars.append(tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet or not sys.stderr.isatty()))
@@ -311,7 +288,7 @@ def denoise_file(args) -> None:
             bars[0].set_postfix(sigma=f"{sigma:.1f}", refresh=False)
 
     try:
-        result = clean_file(args.input, args.output, args, progress)
+        result = clean_file(args.input, args.output, options, progress)
     finally:
         for bar in bars:
             bar.close()
@@ -323,73 +300,106 @@ def denoise_file(args) -> None:
               f"{sigma} -> {args.output}", file=sys.stderr)
 
 
-_received: list[int] = []  # SIGINT / SIGTERM received during the job
+class _BatchBar(BatchProgress):
+    """A batch's progress as a tqdm bar on a terminal; failures at once on stderr with -q."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def start(self, total_frames):
+        self.bar = tqdm(total=total_frames, unit="frame", dynamic_ncols=True, disable=self.quiet or not sys.stderr.isatty())
+
+    def file(self, number, count):
+        self.bar.set_description(f"file {number}/{count}")
+
+    def frames(self, n):
+        raise_if_signalled()
+        self.bar.update(n)
+
+    def failed(self, entry):
+        if self.quiet:
+            print(f"vidclean: error: {entry.status[len('failed: '):]}", file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _exception_for(signum: int) -> BaseException:
-    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+def batch_main(args: argparse.Namespace) -> int:
+    """``vidclean batch``: the files, a bar, the summary; exit status 2 if any file failed."""
+    in_root, out_root = Path(args.input_dir), Path(args.output_dir)
+    ext = None if args.ext is None else "." + args.ext  # _extension took off any leading dot
+    options = clean_options(args)
+    entries = plan(in_root, out_root, ext, options.overwrite)
+    if not entries:
+        raise VidcleanError(f"{in_root}: no video files found (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    start = time.time()
+    bar = _BatchBar(args.quiet)
+    try:
+        run_batch(entries, options, ray=args.ray, segment_frames=args.segment_frames, progress=bar)
+    finally:
+        bar.close()
+    if not args.quiet:
+        for line in summary(entries, in_root.resolve(), time.time() - start):
+            print(line, file=sys.stderr)
+    return 2 if any(e.status.startswith("failed") for e in entries) else 0
 
 
-def _on_signal(signum, frame):
-    _received.append(signum)
-    raise _exception_for(signum)
+def live_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``vidclean live`` / ``--webcam``: the preview window until q."""
+    if args.webcam is not None and args.source is not None:
+        parser.error(f"two sources given: --webcam {args.webcam} and {args.source}")
+    source = args.webcam if args.webcam is not None else (args.source if args.source is not None else "0")
+
+    def job():
+        from vidclean.cli.live import run_live  # OpenCV's window: only for the preview
+
+        run_live(LiveOptions(source=source, preset=args.preset, sigma=args.sigma, size=args.size, fusion=args.fusion,
+                             view=args.view, snapshot_dir=args.snapshot_dir, record_dir=args.record_dir,
+                             duration=args.duration, weights=args.weights, quiet=args.quiet))
+
+    return guarded(job, "")
 
 
-def raise_if_signalled() -> None:
-    """Raises again for a SIGINT / SIGTERM whose exception was swallowed on the way (a library's
-    bare ``except:`` while it loads, say), so that the job still stops before its output is
-    complete. Called once per frame."""
-    if _received:
-        raise _exception_for(_received[-1])
+def delegated_main(command: str, rest: list[str]) -> int:
+    """Training and benchmarks: their modules parse their own options (Keras loaded quietly first)."""
+    load_keras()
+    if command == "train":
+        from vidclean.training.train import main as run
+    elif command == "train-refiner":
+        from vidclean.training.train_refiner import main as run
+    elif "--speed" in rest:
+        from vidclean.bench.speed import main as run
+
+        rest = [a for a in rest if a != "--speed"]
+    else:
+        from vidclean.bench.quality import main as run
+
+        rest = [a for a in rest if a != "--quality"]
+    return run(rest) or 0
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as vidclean.core.backend.load_keras sets it (why: there)
-    if _is_live(argv):
-        return live_main(argv)
-    if argv and argv[0] in ("train", "train-refiner", "bench"):
-        load_keras()  # train and bench import Keras at once: without the backend's start-up chatter
-    if argv and argv[0] == "train":
-        from vidclean.training.train import main as train_main
-
-        train_main(argv[1:])
-        return 0
-    if argv and argv[0] == "train-refiner":
-        from vidclean.training.train_refiner import main as train_refiner_main
-
-        train_refiner_main(argv[1:])
-        return 0
-    if argv and argv[0] == "batch":
-        from vidclean.jobs.batch import build_parser as batch_parser, run_batch
-
-        args = batch_parser().parse_args(argv[1:])
-        return guarded(lambda: run_batch(args), "", one_signal_thread=not args.ray)
-    if argv and argv[0] == "bench" and "--speed" in argv:
-        from vidclean.bench.speed import main as speed_main
-
-        return speed_main([a for a in argv[1:] if a != "--speed"])
-    if argv and argv[0] == "bench":
-        from vidclean.bench.quality import main as bench_main
-
-        return bench_main([a for a in argv[1:] if a != "--quality"]) or 0
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command with ``argv`` (default: the process's); returns its exit status."""
+    argv = _command_argv(sys.argv[1:] if argv is None else list(argv))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as vidclean.core.backend.load_keras sets it
+    parser = build_parser()
+    if argv and argv[0] in DELEGATED:  # (argparse would take their --help as its own)
+        return delegated_main(argv[0], argv[1:])
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "live":
+        return live_main(args, parser)
+    if args.command == "batch":
+        return guarded(lambda: batch_main(args), "", one_signal_thread=not args.ray)
     return guarded(lambda: denoise_file(args), "; no output written")
 
 
 def entry() -> None:
-    """The ``vidclean`` command: ``main()``, then its exit status. A job stopped by SIGINT or
-    SIGTERM, its output cleaned up and its line printed, leaves at once (``os._exit``) after the
-    functions registered to run at exit (Ray's shutdown of a local cluster, say): the rest of the
-    interpreter's shutdown, with TensorFlow's threads still about, now and then turned such a stop
-    into death by SIGINT after the line, in place of status 130."""
-    status = main()
-    if _received:
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    """The console script: ``main()``, then exit with its status (vidclean.cli.signals.leave)."""
+    leave(main())
 
 
 if __name__ == "__main__":

@@ -1,13 +1,8 @@
 """The Keras backend: loaded without its start-up chatter on stderr, bfloat16 where the CPU has it,
 and networks compiled into backend functions.
 
-Loading:
-
-TensorFlow 2.21 logs "oneDNN custom operations are on" (and absl's "All log messages before
-absl::InitializeLog() ..." line) from C++ while it is imported, whatever TF_CPP_MIN_LOG_LEVEL
-says. A command-line tool promises one line on stderr for an error and nothing else with -q, so
-the import runs with file descriptor 2 sent to a temporary file, and whatever else was written
-there (a real error, say) is passed on.
+TensorFlow logs from C++ while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says, so the import runs
+with file descriptor 2 sent to a temporary file and only what is not that chatter is passed on.
 """
 
 from __future__ import annotations
@@ -35,9 +30,8 @@ def load_keras(threads: int | None = None):
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    # 3: not even the C++ "errors" TensorFlow logs while running, which are fallbacks (frames above
-    # 1080p keep their state in float16: "oneDNN supports DT_HALF only on platforms with AVX-512"); a
-    # real failure raises in Python
+    # 3: not even the C++ "errors" TensorFlow logs while running, which are fallbacks (e.g. float16
+    # state without AVX-512); a real failure raises in Python
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if threads is not None:
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
@@ -85,9 +79,7 @@ def _signals_held():
 
 
 # CPU flags of bfloat16 arithmetic in hardware, which oneDNN's bfloat16 convolutions use: Intel's
-# AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper
-# Lake). On the project's AMD EPYC (avx512_bf16, no AMX), 854x480, networks alone: fast 9.1 -> 12.9
-# fps, balanced 6.6 -> 11.1, quality 2.5 -> 4.7; PSNR -0.02 / -0.01 / -0.02 dB (bus, sigma 20)
+# AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper Lake)
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -122,10 +114,8 @@ def use_bfloat16(enabled: bool) -> None:
     TensorFlow's oneDNN auto-mixed-precision graph pass casts around the ops that gain (the
     convolutions) and keeps the rest in float32; weights, inputs and outputs stay float32. It
     applies to the graphs compiled from then on in this process (a Denoiser's, at their first
-    call). No effect off the TensorFlow backend. Measured on an AMX Xeon: balanced 91 -> 36 ms
-    per 854x480 frame, the former fast 34 -> 21 ms; mean PSNR on the validation clips (sigma
-    10-50) within 0.01 dB of float32 at every sigma for balanced (-0.007). On AVX-512 BF16 see
-    BFLOAT16_FLAGS.
+    call). No effect off the TensorFlow backend. Much faster at nearly the same PSNR
+    (docs/decisions.md, "bfloat16").
     """
     if backend_name() == "tensorflow":
         import tensorflow as tf
@@ -138,8 +128,8 @@ def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
 
     TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
     without autograd; other backends: ``predict_on_batch``. Outputs stay backend tensors, so
-    features and state are not copied to NumPy and back between the networks (that cost ~100 ms
-    per 480p frame). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
+    features and state are not copied to NumPy and back between the networks (docs/decisions.md,
+    "Backend"). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
     0-1 in the graph; with ``pixels_out`` the (single) output is turned back into 8-bit pixels in
     the graph.
     """
@@ -183,8 +173,8 @@ def return_large_blocks_to_the_system() -> None:
     """Makes glibc's malloc give large freed blocks back at once (a 4K frame's buffers come and go).
 
     By default glibc raises its mmap threshold as big blocks are freed, after which such blocks
-    stay in the heap and resident memory only grows: 1.9 GB instead of 1.2 GB at 4K (measured).
-    A fixed 1 MB threshold and two arenas keep it flat. No effect off glibc.
+    stay in the heap and resident memory only grows; a fixed 1 MB threshold and two arenas keep it
+    flat (docs/decisions.md, "Memory"). No effect off glibc.
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

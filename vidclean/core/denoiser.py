@@ -1,7 +1,9 @@
-"""Streaming inference: frames in, cleaned frames out, one encoder and one ConvLSTM step per frame.
+"""The Denoiser: frames in, cleaned frames out, one encoder and one ConvLSTM step per frame.
 
-    denoiser = Denoiser(preset="balanced", window=5, sigma=None)   # sigma None = estimate (auto)
-    for frame, clean in denoiser.run(stream):                      # frames from vidclean.io.reader
+    denoiser = Denoiser()                                  # the command line's defaults
+    for clean in denoiser.denoise(rgb_frames):             # H x W x 3 uint8 arrays in and out
+        ...
+    for frame, clean in denoiser.run(stream):              # vidclean.io.reader Frames (with timestamps)
         ...
 
 Each frame is encoded once when it is read; the window (vidclean.core.window) then hands over
@@ -13,47 +15,34 @@ can be cleaned alone exactly as in a whole run (``run(first=..., emit_from=...)`
 
 Decoding and the per-frame preparation (noise estimate, padding, tiling) run on a thread ahead
 of the model (vidclean.core.pipeline). Frames larger than a pixel budget go through the network in
-overlapping tiles, each with its own recurrent state, blended back with linear ramps. With
-``fusion`` the cleaned frames then go through vidclean.core.fusion (motion-compensated averaging with
-their neighbours), the model running on a thread of its own ahead of it; a preset with a refiner
-(``registry.REFINERS``) then refines each fused frame from it and the noisy frames' mean along
-the same motion.
+overlapping tiles (vidclean.core.tiling). With ``fusion`` the cleaned frames then go through
+vidclean.core.fusion (motion-compensated averaging with their neighbours), the model running on a
+thread of its own ahead of it; a preset with a refiner (``presets.REFINERS``) then refines each
+fused frame from it and the noisy frames' mean along the same motion.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
-import math
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 
-import cv2
-import keras
 import numpy as np
-from keras import ops
 
+from vidclean.core.backend import (bfloat16_available, compiled, load_keras, return_large_blocks_to_the_system,
+                                   use_bfloat16)
 from vidclean.core.fusion import Fused, MotionFusion
 from vidclean.core.networks import MAX_DELAY, SIZE_MULTIPLE, load_preset, load_refiner
 from vidclean.core.noise import SigmaTracker
 from vidclean.core.pipeline import prefetch
-from vidclean.io.reader import Frame
-from vidclean.presets import STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow, is_large_frame
+from vidclean.core.tiling import Tiling, pad_to_multiple, tile_budget
 from vidclean.core.window import sliding_windows
+from vidclean.io.reader import Frame
+from vidclean.presets import (PRESETS, STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow, fusion_radius,
+                              is_large_frame)
 
-
-
-
-
-
-
-
-
-
-
-
-
+ops = load_keras().ops
 
 
 def noise_map(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -109,34 +98,47 @@ class Encoded:
 
 
 class Denoiser:
-    """Cleans a stream of frames with a preset's network.
+    """Cleans a stream of frames with a preset's networks; the command line's defaults.
 
-    ``window`` is the odd number of frames each output sees (``2k+1``, at most
-    ``MAX_WINDOW``); ``sigma`` is the noise level on the 0-255 scale, or ``None`` to estimate
-    it from the frames as they arrive (median of the last 25 per-frame estimates).
-    ``tile`` is the largest tile side in pixels, or ``None`` to tile only frames above the pixel
-    budget that the free memory allows (``tile_budget``).
-    ``precision`` "auto" runs the convolutions in bfloat16 where the CPU has matrix units for it
-    (``bfloat16_available``), "float32" always in float32; on TensorFlow this is a setting of the
-    process (``use_bfloat16``), so Denoisers that live side by side should share it.
-    ``fusion`` (before, after) averages each cleaned frame with that many cleaned frames before
-    and after it, warped onto it along the motion (``vidclean.core.fusion``, with the DIS preset
-    ``registry.fusion_flow(preset)``); outputs then come ``after``
-    frames later. None: the network's output as it is. A preset with a refiner
-    (``registry.REFINERS``: "quality"), fused with frames both before and after and with its
-    shipped weights, refines each fused frame (``refine``); frames told a noise level of 0 are left
-    as the fusion gives them.
-    ``last_sigma`` and ``mean_sigma`` report the level used in the latest run (flat memory: no
-    per-frame list); each ``run`` starts its own estimate, so one Denoiser serves many files.
+    Args:
+        preset: "fast", "balanced" or "quality" (``vidclean.PRESETS``).
+        window: odd number of frames each output sees (``2k+1``, at most ``MAX_WINDOW``).
+        sigma: noise level on the 0-255 scale, or "auto" (or None) to estimate it from the frames as
+            they arrive (median of the last 25 per-frame estimates).
+        fusion: True: average each cleaned frame with the preset's neighbours before and after it,
+            warped onto it along the motion (``vidclean.core.fusion``), then the preset's refiner
+            if it has one (``presets.REFINERS``); outputs then come that many frames later. False
+            (or None): the network's output as it is. A (before, after) pair: that many frames each
+            side (the live preview fuses with frames before only; no refiner then).
+        tile: largest tile side in pixels, or None to tile only frames above the pixel budget that
+            the free memory allows (``tiling.tile_budget``).
+        precision: "auto" runs the convolutions in bfloat16 where the CPU computes in bfloat16,
+            "float32" always in float32; on TensorFlow a setting of the process (``use_bfloat16``),
+            so Denoisers that live side by side should share it.
+        weights: a weights file of the preset's networks in place of the shipped one (no refiner then).
+
+    ``last_sigma`` and ``mean_sigma`` report the level used in the latest clip; each clip
+    (``denoise`` or ``run``) starts its own estimate, so one Denoiser serves many files.
     """
 
-    def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | None = None, weights=None,
-                 tile: int | None = None, precision: str = "auto", fusion: tuple[int, int] | None = None):
+    def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | str | None = "auto",
+                 fusion: bool | tuple[int, int] | None = True, *, tile: int | None = None, precision: str = "auto",
+                 weights: str | None = None):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         self.window = check_window(window)
-        # (frames before, frames after) each cleaned frame is fused with (vidclean.core.fusion); None: not fused
-        if fusion is not None and min(fusion) < 0:
-            raise ValueError(f"fusion must be (before, after) with both >= 0, got {fusion}")
-        self.fusion = fusion
+        if isinstance(sigma, str) and sigma != "auto" or sigma is not None and not isinstance(sigma, str) \
+                and not 0 <= sigma <= 100:
+            raise ValueError(f"sigma must be 'auto' or a number from 0 to 100, got {sigma!r}")
+        if fusion is True:
+            radius = fusion_radius(preset)
+            fusion = (radius, radius) if radius else None
+        elif fusion is False:
+            fusion = None
+        # (frames before, frames after) each cleaned frame is fused with; None: not fused
+        if fusion is not None and (len(fusion) != 2 or min(fusion) < 0):
+            raise ValueError(f"fusion must be True, False or (before, after) with both >= 0, got {fusion}")
+        self.fusion = None if fusion is None else tuple(fusion)
         self.fusion_flow = fusion_flow(preset)
         if precision not in ("auto", "float32"):
             raise ValueError(f"precision must be 'auto' or 'float32', got {precision!r}")
@@ -153,9 +155,10 @@ class Denoiser:
         # weights, nor with a fusion over earlier frames only (the live preview)
         refiner = load_refiner(preset) if fusion is not None and min(fusion) > 0 and weights is None else None
         self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=True)
-        self.sigma = sigma
+        self.sigma = None if sigma in (None, "auto") else float(sigma)
         self.tile = tile
         self.tracker = SigmaTracker()
+        self._clip: Iterator[np.ndarray] | None = None  # the clip ``denoise`` is cleaning
         self.last_sigma = self.sigma_total = 0.0  # noise level of the last output; sum over outputs
         self.frames_done = 0
         self._tilings: dict[tuple[int, int], Tiling] = {}
@@ -163,6 +166,45 @@ class Denoiser:
     @property
     def mean_sigma(self) -> float:
         return self.sigma_total / max(self.frames_done, 1)
+
+    def denoise(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Cleans one clip, lazily: one cleaned frame per input frame, in order.
+
+        Args:
+            frames: H x W x 3 uint8 RGB arrays, all the same size, e.g. a generator over a video.
+                The whole iterable is one clip; call again for the next one.
+
+        Yields:
+            H x W x 3 uint8 RGB arrays, each once the frames after it that it needs have been read
+            (``window // 2`` plus the fusion's, and a few decoded ahead on a thread).
+        """
+        self.reset()
+        self._clip = self._denoise(frames)
+        return self._clip
+
+    def _denoise(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        def as_frames():
+            shape = None
+            for i, rgb in enumerate(frames):
+                rgb = np.asarray(rgb)
+                if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+                    raise ValueError(f"frame {i}: expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+                if shape is not None and rgb.shape != shape:
+                    raise ValueError(f"frame {i}: size {rgb.shape[:2]} differs from the clip's {shape[:2]}")
+                shape = rgb.shape
+                yield Frame(i, i, None, np.ascontiguousarray(rgb))
+
+        with closing(self.run(as_frames(), pixels=False)) as cleaned:
+            for _, clean in cleaned:
+                yield clean
+
+    def reset(self) -> None:
+        """Forgets the clip in progress (its threads stop) and its noise statistics: ready for another."""
+        if self._clip is not None:
+            self._clip.close()
+            self._clip = None
+        self.last_sigma = self.sigma_total = 0.0
+        self.frames_done = 0
 
     def tiling(self, height: int, width: int) -> Tiling:
         if (height, width) not in self._tilings:

@@ -6,30 +6,13 @@
     for tag, clean in fusion.flush():                    # the last ones, at the end
         ...
 
-Each cleaned frame is averaged with its neighbours' cleaned frames (up to ``before`` earlier and
-``after`` later), each warped onto it by dense optical flow (OpenCV's DIS, bicubic warp) and
-weighted per pixel by how well it then agrees: ``exp(-(d / tau)**2)``, ``d`` the mean absolute
-difference over a PATCH x PATCH box, plus a term for pixels whose flow there and back does not
-return to where it started (occlusions, a scene cut). Where the flow is right, the residual noise
-the network left, which differs from frame to frame, averages out; where it is wrong the
-neighbour drops out.
-
-``tau`` is measured: per pair of frames, the 25th percentile of ``d`` (the part of the frame
-where the two agree best), less in quadrature what alignment and interpolation alone leave
-(FLOOR), times TAU_SCALE, capped by a function of the noise level the network was told. That
-level alone would not do: after H.264 the noise estimate reads half of what is left, so camera
-noise and weaker Gaussian noise read alike, yet the first leaves a residual worth averaging and
-the second almost none, where averaging only blurs.
-
-Flow is computed once per pair of consecutive frames, both ways (on a smaller copy of frames
-above FLOW_PIXELS); the flow to a frame two away is composed from those, so the work per frame
-is two flows however many neighbours there are. Frames above FLOW_PIXELS are fused a band of rows
-at a time (``bands``), with the same result as in one piece. Frames under MIN_SIDE pixels on a
-side, which DIS cannot take, pass unchanged.
-
-Given each frame's noisy input as well (``push(..., noisy=frame)``), each output is a ``Fused``:
-also the noisy inputs averaged along the same flow (weights with MEAN_TAU_SCALE) and the noise
-level per pixel that average leaves, which the "quality" preset's refiner (vidclean.core.networks) takes.
+Each cleaned frame is averaged with up to ``before`` earlier and ``after`` later cleaned frames, each
+warped onto it by dense optical flow (OpenCV's DIS) and weighted per pixel by ``exp(-(d / tau)**2)``,
+``d`` its boxed difference plus a term for flow that does not return to where it started (occlusions,
+a scene cut). Flow is computed once per pair of consecutive frames, both ways; frames above FLOW_PIXELS
+are fused a band of rows at a time; frames under MIN_SIDE pixels on a side pass unchanged. With
+``push(..., noisy=frame)`` each output is a ``Fused``, the refiner's input (vidclean.core.networks).
+How tau is set: docs/decisions.md, "Fusion".
 """
 
 from __future__ import annotations
@@ -47,44 +30,28 @@ FLOW_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.D
 # Frames above this many pixels get their flow from a copy scaled down by an integer factor to at
 # most this (1080p: half size; 4K: a third)
 FLOW_PIXELS = 1280 * 720
-# Frames are fused a band of rows of about this many pixels at a time (frames up to FLOW_PIXELS
-# in one): what a neighbour needs at full size (its warp, the flows there and back, differences
-# and weights, mostly float32) is held for one band, not the whole frame. A 4K frame's fusion in
-# one piece held over a gigabyte at once: "balanced" on 4K, the whole command's peak was 3008 MiB,
-# now 2365 (1934 without the fusion)
+# Frames are fused a band of rows of about this many pixels at a time, so what a neighbour needs at full
+# size (warp, flows, differences, weights) is held for one band only (docs/decisions.md, "Memory")
 BAND_PIXELS = FLOW_PIXELS
 # Frames up to this many pixels (1080p) keep each band's warps from measuring the neighbours for
-# weighting them; larger ones warp each band again (4K: 2-9% more time end to end, two runs)
+# weighting them; larger ones warp each band again, to hold less (docs/decisions.md, "Memory")
 KEEP_PIXELS = 1920 * 1088
 # Frames narrower or lower than this are not fused (DIS needs at least 12 pixels on a side)
 MIN_SIDE = 16
 # Side of the box over which a pixel's difference to a warped neighbour is averaged
 PATCH = 5
-# tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), fusion_cap(sigma)). FLOOR 1.0 is what
-# alignment alone leaves on smooth footage (q25 0.9 on the validation clip "walk" with no noise
-# added). TAU_SCALE 10 gained 0.05-0.15 dB over 5 for "quality" at Gaussian sigma 10-50 and
-# 0.01-0.03 on camera noise, and cost it 0.03 at sigma 5 ("balanced", whose tau the cap mostly
-# sets: within 0.05 dB either way); 5 had gained 0.4-1.4 dB over no fusion from sigma 10 and on
-# camera noise. The cap, from the noise level the network was told, limits how much a pair that
-# agrees poorly everywhere (fine texture moving every which way, where the flow fails) is blended
-# in. Its base is a compromise: on the validation clips' camera noise 6 gained 0.02-0.17 dB more
-# than 4, on the bundled foliage clip with no noise added 4 lost 1.1 dB against the network alone
-# and 6 lost 1.5 (3: 0.9, but 0.15 dB less on camera noise). Below a level of CAP_RAMP the base
-# shrinks to zero with it: clean detailed footage ("city", "bus": q25 1.7-2.7 from alignment alone)
-# has nothing to average out: with the full base, "quality" told a sigma of 0 lost 5.3 dB on the
-# validation clips with no noise added (44.2 against 49.6; now unchanged; told the blind estimate,
-# 0.4-0.9, it loses 1.4 instead of 4.9). The benchmark's weakest camera noise reads 2.9-3.2.
+# tau = min(TAU_SCALE * sqrt(q25(d)**2 - FLOOR**2), fusion_cap(sigma)), FLOOR what alignment alone leaves
+# on smooth footage; the cap limits pairs that agree poorly everywhere (docs/decisions.md, "Fusion")
 FLOOR, TAU_SCALE = 1.0, 10.0
 CAP_BASE, CAP_SLOPE, CAP_RAMP = 4.0, 0.3, 2.0
 # A pixel whose flow, there and back, misses by this many pixels counts as a difference of tau
 LOOP_MISS = 1.0
-# TAU_SCALE for the weights of the noisy inputs' mean (a refiner's input): 15 did better than 10
-# for a second pass of the network over that mean (scripts/fusion_lab.py second-pass)
+# TAU_SCALE for the weights of the noisy inputs' mean, a refiner's input (docs/decisions.md, "Fusion")
 MEAN_TAU_SCALE = 15.0
 
 
 def fusion_cap(sigma: float) -> float:
-    """The largest tau for a noise level (0-255); nothing is fused at a level of 0."""
+    """The largest tau for a noise level (0-255); its base shrinks to 0 below CAP_RAMP: nothing is fused at 0."""
     return CAP_BASE * min(1.0, sigma / CAP_RAMP) + CAP_SLOPE * sigma
 
 
@@ -318,7 +285,7 @@ class MotionFusion:
         if (small_h, small_w) == (h, w):
             return flow[y0:y1]
         scale = h // small_h
-        if (small_h * scale, small_w * scale) == (h, w):  # a whole factor: resize the rows needed, and one more each side
+        if (small_h * scale, small_w * scale) == (h, w):  # a whole factor: resize the rows needed, +1 each side
             a, b = max(0, y0 // scale - 1), min(small_h, -(-y1 // scale) + 1)
             up = cv2.resize(flow[a:b], (w, (b - a) * scale), interpolation=cv2.INTER_LINEAR)[y0 - a * scale:y1 - a * scale]
             return cv2.multiply(up, (float(scale), float(scale), 0.0, 0.0))

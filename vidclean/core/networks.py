@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
-from keras import layers, ops
+from vidclean.core.backend import load_keras
+from vidclean.presets import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, net_config,
+                              refiner_weights_path, weights_path)
 
-from vidclean.presets import MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, net_config, refiner_weights_path, weights_path
+keras = load_keras()  # (quietly: TensorFlow logs start-up lines while it is imported)
+layers, ops = keras.layers, keras.ops
 
 __all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "build_refiner", "load_preset", "load_refiner"]
 

@@ -22,8 +22,7 @@ def estimate_sigma(frame: np.ndarray, block: int = 8) -> float:
     hides part of the noise. The constant corrects the bias of that selection for pure noise.
     Frames with more than MAX_BLOCKS blocks a channel (above 720p) are measured on evenly spaced
     rows of blocks only, MAX_BLOCKS at most (where one row holds fewer): at 1080p half of them, at
-    4K one in eight (an estimate took 190-240 ms there, now under 20), within 5% of the whole
-    frame's estimate in the tests.
+    4K one in eight, for speed (docs/decisions.md, "Noise estimation").
     """
     bands = frame.shape[0] // (2 * block)  # rows of blocks (a block covers 2*block frame rows)
     rows = max(1, MAX_BLOCKS // max(frame.shape[1] // (2 * block), 1))  # rows of blocks that fit
@@ -60,9 +59,8 @@ def estimate_clip_sigma(frames) -> float:
     return float(np.median([estimate_sigma(frame) for frame in frames]))
 
 
-# For white noise, the 10th percentile of the 8x8-block MAD estimates sits below sigma by this
-# factor (measured by simulation; tests/test_noise.py checks it). A low percentile keeps texture
-# out: on the validation clips the 25th read city at sigma 5 as 5.8, the 10th as 5.4.
+# For white noise, the 10th percentile of the 8x8-block MAD estimates sits below sigma by this factor
+# (found by simulation); a low percentile keeps texture out (docs/decisions.md, "Noise estimation")
 _PERCENTILE = 10
 _PERCENTILE_CORRECTION = 1.21
 # Blocks a channel that one estimate measures at most (720p has 3,600; 1080p 8,040, of which every
@@ -73,8 +71,8 @@ MAX_BLOCKS = 4096
 class SigmaTracker:
     """Smooths per-frame estimates over time: the median of the last ``history`` estimates.
 
-    After the first ``history // 5`` frames only every ``every``-th frame is measured (the
-    estimate costs about 13 ms of CPU per 854x480 frame): 25 estimates then span 100 frames.
+    After the first ``history // 5`` frames only every ``every``-th frame is measured, to spare the
+    CPU (docs/decisions.md, "Noise estimation"): 25 estimates then span 100 frames.
     Which frames are measured follows the frame index (``first`` is the index of the first frame
     given), so a part of a video fed from SIGMA_HISTORY frames before it gets the estimates the
     whole video gets there.

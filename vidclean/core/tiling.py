@@ -10,15 +10,14 @@ import numpy as np
 
 from vidclean.presets import SIZE_MULTIPLE, is_large_frame
 
-# Largest tile, in pixels, whatever the free memory: 1080p fits in one (in four 1 Mpx tiles it
-# ran 40% slower); frames larger than that go in tiles of at most 1 Mpx, whose activations are
-# small beside the large frames' caches. And the smallest tile.
+# Largest tile, in pixels, whatever the free memory: 1080p in one; larger frames in tiles of at most
+# 1 Mpx, small beside their caches (docs/decisions.md, "Tiling"). And the smallest tile.
 MAX_TILE_PIXELS = 1920 * 1088
 MAX_LARGE_FRAME_TILE_PIXELS = 1024 * 1024
 MIN_TILE_PIXELS = 256 * 256
 
 
-# Memory a tile costs per pixel while the network runs ("balanced": 0.75 Mpx tiles took ~450 MB).
+# Memory a tile costs per pixel while the network runs (docs/decisions.md, "Tiling")
 BYTES_PER_TILE_PIXEL = 600
 TILE_OVERLAP = 48  # pixels shared by neighbouring tiles; the blending ramp spans them
 
@@ -100,7 +99,7 @@ class Tiling:
 
         Each tile is added in as it comes, so one tile is in memory at a time; the weighted sums
         are kept in float32 for one row of tiles only: when the next row starts, the rows above
-        it are complete, and are rounded into the output (a 4K frame in float32 is 100 MB).
+        it are complete, and are rounded into the output (docs/decisions.md, "Memory").
         """
         tiles = iter(tiles)
         if len(self.boxes) == 1:

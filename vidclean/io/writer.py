@@ -11,6 +11,7 @@ import av
 import numpy as np
 
 from vidclean.errors import VidcleanError
+from vidclean.io.atomic import commit, discard, partial_path
 from vidclean.io.reader import VideoInfo
 from vidclean.presets import is_large_frame
 
@@ -87,8 +88,8 @@ class VideoWriter:
         folder, name = os.path.split(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise VidcleanError(f"{path}: output directory {folder} does not exist")
-        stem, ext = os.path.splitext(name)
-        self.tmp_path = os.path.join(folder, f".{stem}.partial-{os.getpid()}{ext}")
+        ext = os.path.splitext(name)[1]
+        self.tmp_path = partial_path(path)
 
         try:
             self._out = av.open(self.tmp_path, "w")  # only picks the muxer; no file yet
@@ -377,7 +378,7 @@ class VideoWriter:
             self._mux_audio(None)
             self._out.close()
             self._close_inputs()
-            os.replace(self.tmp_path, self.path)
+            commit(self.tmp_path, self.path)
 
         self._guard(finish)
         self._out = None
@@ -395,11 +396,7 @@ class VideoWriter:
         except (av.FFmpegError, OSError):
             pass
         self._close_inputs()
-        if self.tmp_path is not None:
-            try:
-                os.remove(self.tmp_path)
-            except OSError:  # never created (or not ours: a directory in the way)
-                pass
+        discard(self.tmp_path)
 
     def _close_inputs(self) -> None:
         # Packets and generators go before the container they came from (PyAV crashes otherwise).

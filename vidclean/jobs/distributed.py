@@ -13,22 +13,23 @@ visible at the same path on each (a shared file system), and vidclean installed 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
+from vidclean.io import atomic
+from vidclean.jobs.file import clean_file
+from vidclean.jobs.segments import PartMismatch, clean_part, join_parts, part_suffix, plan_parts
+from vidclean.options import CleanOptions
 
 INSTALL_HINT = "--ray needs Ray, an optional extra: pip install 'vidclean[ray]'"
 RETRIES = 3  # runs of a task after its worker died
-# the options a task needs (argparse's Namespace is reduced to these before it is sent)
-TASK_OPTIONS = ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision", "codec", "crf", "pix_fmt",
-                "encoder_preset", "strict")
 
 
 def import_ray():
@@ -60,35 +61,28 @@ def connect(ray, address: str) -> None:
 _LOADED: dict = {}  # this worker's Denoiser, by the options it was built for
 
 
-def _denoiser(options):
-    from vidclean.core.backend import load_keras
-    from vidclean.jobs.file import make_denoiser
-
-    key = tuple(getattr(options, name) for name in ("preset", "window", "sigma", "no_fusion", "weights", "tile", "precision"))
+def _denoiser(options: CleanOptions):
+    key = options.model_key()
     if key not in _LOADED:
         load_keras(1)  # a task holds one CPU: so do the fusion's OpenCV calls
         import cv2
 
         cv2.setNumThreads(1)
         _LOADED.clear()
-        _LOADED[key] = make_denoiser(options)
+        _LOADED[key] = options.denoiser()
     return _LOADED[key]
 
 
-def clean_part_task(src: str, part, options) -> tuple[bytes, int, float]:
+def clean_part_task(src: str, part, options: CleanOptions) -> tuple[bytes, int, float]:
     """One part of ``src`` cleaned and encoded: (the part file's bytes, frames, sum of sigmas)."""
-    from vidclean.jobs.segments import clean_part, part_suffix
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"part{part_suffix(options.codec)}")
         frames, sigma_total = clean_part(src, part, _denoiser(options), options, path)
         return Path(path).read_bytes(), frames, sigma_total
 
 
-def clean_file_task(src: str, suffix: str, options) -> tuple[bytes, int, float]:
+def clean_file_task(src: str, suffix: str, options: CleanOptions) -> tuple[bytes, int, float]:
     """A whole file cleaned into a file of type ``suffix``: (its bytes, frames, mean sigma)."""
-    from vidclean.jobs.file import clean_file
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "out" + suffix)
         result = clean_file(src, path, options, denoiser=_denoiser(options))
@@ -119,17 +113,16 @@ def _cause(exc: BaseException) -> BaseException:
     return getattr(exc, "cause", None) or exc
 
 
-def run_batch_ray(args, todo: list, bar) -> None:
-    """Cleans the ``todo`` entries of a batch on the Ray cluster ``args.ray``; sets each entry's
-    status, frames, seconds and sigma as the one-machine batch does."""
+def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frames: int, progress) -> None:
+    """Cleans the ``todo`` entries of a batch on the Ray cluster at ``address``; sets each entry's
+    status, frames, seconds and sigma as the one-machine batch does, and tells ``progress``
+    (a vidclean.jobs.batch.BatchProgress) as it goes."""
     if not todo:
         return
     ray = import_ray()
-    connect(ray, args.ray)
-    from vidclean.presets import fusion_radius
-    from vidclean.jobs.segments import PartMismatch, join_parts, part_suffix, plan_parts
-
-    options = argparse.Namespace(**{name: getattr(args, name) for name in TASK_OPTIONS}, overwrite=True)
+    connect(ray, address)
+    overwrite = options.overwrite
+    options = replace(options, overwrite=True)  # a task writes into a folder of its own
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     settings = dict(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)
     part_task = ray.remote(clean_part_task).options(**settings)
@@ -147,19 +140,20 @@ def run_batch_ray(args, todo: list, bar) -> None:
     def submit_whole(job: FileJob) -> None:
         """The file again, in one piece (its parts did not match the plan, or did not join)."""
         drop(job)
-        bar.update(-job.counted)
+        progress.frames(-job.counted)
         job.parts, job.counted = None, 0
         pending[file_task.remote(str(job.entry.src), job.entry.dst.suffix, options)] = (job, None)
 
     def fail(job: FileJob, exc: BaseException) -> None:
-        job.entry.fail(exc, args.quiet)
+        job.entry.fail(exc)
+        progress.failed(job.entry)
         drop(job)
 
     for entry in todo:
         job = FileJob(entry, time.time())
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
-        parts = None if args.strict else plan_parts(entry.src, args.segment_frames, args.window, args.sigma is None,
-                                                    fusion_radius(args.preset, not args.no_fusion))
+        parts = None if options.strict else plan_parts(entry.src, segment_frames, options.window,
+                                                       options.sigma is None, options.fusion_radius)
         if parts is None:
             submit_whole(job)
         else:
@@ -181,17 +175,19 @@ def run_batch_ray(args, todo: list, bar) -> None:
                 fail(job, cause)
             continue
         del ref  # the object store may drop the bytes once written out
-        bar.update(frames)
+        progress.frames(frames)
         job.counted += frames
         try:
             entry.dst.parent.mkdir(parents=True, exist_ok=True)
             if index is None:
-                _write_atomically(entry.dst, data, args.force)
+                if entry.dst.exists() and not overwrite:
+                    raise VidcleanError(f"{entry.dst}: already exists")
+                atomic.write_bytes(entry.dst, data)
                 _done(entry, job, frames, sigma)
                 continue
             if job.folder is None:
                 job.folder = tempfile.TemporaryDirectory(prefix=f".{entry.dst.stem}.parts-", dir=entry.dst.parent)
-            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(args.codec)}")
+            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(options.codec)}")
             Path(path).write_bytes(data)
             del data
             job.results[index] = (path, frames, sigma)
@@ -199,7 +195,7 @@ def run_batch_ray(args, todo: list, bar) -> None:
                 continue
             paths = [job.results[i][0] for i in range(len(job.parts))]
             try:
-                join_parts(str(entry.src), paths, str(entry.dst), args)
+                join_parts(str(entry.src), paths, str(entry.dst), overwrite)
             except VidcleanError:
                 # parts that do not join (a variable frame rate can give a part a first decode
                 # timestamp before the last of the part before): the file in one piece
@@ -215,15 +211,3 @@ def _done(entry, job: FileJob, frames: int, sigma: float) -> None:
     entry.status, entry.frames, entry.sigma = "done", frames, sigma
     entry.seconds = time.time() - job.started
     job.discard_parts()
-
-
-def _write_atomically(dst: Path, data: bytes, overwrite: bool) -> None:
-    if dst.exists() and not overwrite:
-        raise VidcleanError(f"{dst}: already exists")
-    tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

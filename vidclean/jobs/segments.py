@@ -4,7 +4,7 @@
     names = [f"part{part.index}{part_suffix(options.codec)}" for part in parts]
     for part, name in zip(parts, names):
         clean_part("long.mp4", part, denoiser, options, name)
-    join_parts("long.mp4", names, "clean.mp4", options)
+    join_parts("long.mp4", names, "clean.mp4")
 
 Parts after the first begin where the engine restarts its ConvLSTM state (at multiples of
 STATE_PERIOD frames, warmed up on the STATE_WARMUP frames before), plus the motion-compensated
@@ -21,23 +21,24 @@ joining copies the packets into the final container with the source's audio.
 
 from __future__ import annotations
 
+import io
 import os
-from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 
 from vidclean.errors import VidcleanError
-from vidclean.presets import SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP, check_window, is_large_frame
-
+from vidclean.io.reader import open_video
+from vidclean.io.writer import VideoWriter
+from vidclean.jobs.file import denoise_stream, writer_for
+from vidclean.options import CleanOptions
+from vidclean.presets import SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP, check_window
 
 
 def part_suffix(codec: str) -> str:
     """The container a part is written in: MP4 where it holds the codec (it gives back
     every packet's pts and dts as written, B-frames and a late start included), else Matroska
     (FFV1: no frame reordering, so pts alone suffice)."""
-    import io
-
     try:
         name = av.Codec(codec, "w").canonical_name
         with av.open(io.BytesIO(), "w", format="mp4") as probe:
@@ -124,8 +125,6 @@ def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigm
 def _frames_of(stream, part: Part):
     """The part's frames from ``stream``, indexed as in the whole file; PartMismatch if they are
     not the planned ones."""
-    from dataclasses import replace
-
     expected = iter(part.timestamps)
     for i, frame in enumerate(stream, part.read_from):
         pts = next(expected, None)
@@ -138,51 +137,32 @@ def _frames_of(stream, part: Part):
         raise PartMismatch(f"{stream.info.path}: the file ended before frame {i + 1} of part {part.index}")
 
 
-def clean_part(src: str, part: Part, denoiser, options, dst: str) -> tuple[int, float]:
+def clean_part(src: str, part: Part, denoiser, options: CleanOptions, dst: str) -> tuple[int, float]:
     """Cleans ``part`` of ``src`` into ``dst`` (named with ``part_suffix``, video only); returns (frames, sum of
     the noise levels used), for the file's mean."""
-    from vidclean.jobs.file import ENCODER_PRESET
-    from vidclean.core.pipeline import Behind
-    from vidclean.io.reader import open_video
-    from vidclean.io.writer import VideoWriter
-
     start_pts = part.timestamps[0] if part.read_from else None
     try:
         stream = open_video(src, start_pts=start_pts)
     except VidcleanError as exc:  # e.g. a seek that found no frame at or after the start
         raise PartMismatch(f"{exc} (part {part.index})") from None
     with stream:
-        info = stream.info
-        quality = {} if options.crf is None else {"crf": options.crf}
-        count = 0
-        with VideoWriter(dst, info, codec=options.codec, pix_fmt=options.pix_fmt, **quality,
-                         speed=options.encoder_preset or ENCODER_PRESET.get(options.preset), overwrite=True) as writer:
-            behind = 1 if is_large_frame(info.width * info.height) else 4
-            frames = _frames_of(stream, part)
-            with closing(denoiser.run(frames, pixels=False, first=part.read_from, emit_from=part.start)) as cleaned, \
-                    Behind(writer.write, behind) as write:
-                for frame, clean in cleaned:
-                    write(clean, frame.pts)
-                    count += 1
-                    if count == part.frames:
-                        break
+        with writer_for(dst, stream.info, options, overwrite=True) as writer:
+            count = denoise_stream(denoiser, _frames_of(stream, part), writer, first=part.read_from,
+                                   emit_from=part.start, limit=part.frames)
         if count != part.frames:
             raise PartMismatch(f"{src}: part {part.index} gave {count} of {part.frames} frames")
     return count, denoiser.sigma_total
 
 
-def join_parts(src: str, part_files: list[str], dst: str, options) -> list[str]:
+def join_parts(src: str, part_files: list[str], dst: str, overwrite: bool = False) -> list[str]:
     """Joins the encoded parts (in order) into ``dst`` by stream copy, with ``src``'s audio;
     returns the writer's notes. ``dst`` appears only when complete."""
-    from vidclean.io.reader import open_video
-    from vidclean.io.writer import VideoWriter
-
     with open_video(src) as stream:
         info = stream.info
     with av.open(part_files[0]) as first:
         template = first.streams.video[0]
         with VideoWriter(dst, info, template=template, copy_audio_from=src if info.audio_streams else None,
-                         overwrite=options.overwrite) as writer:
+                         overwrite=overwrite) as writer:
             for path in part_files:
                 with av.open(path) as part:
                     for packet in part.demux(part.streams.video[0]):

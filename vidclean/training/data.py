@@ -18,7 +18,7 @@ from vidclean.presets import MAX_DELAY
 from vidclean.training.noise import MAX_SIGMA, add_camera_noise, add_gaussian, h264_roundtrip
 from vidclean.core.noise import estimate_clip_sigma
 
-from vidclean.io.clips import IMAGE_EXTS, VIDEO_EXTS, read_clip, read_image  # noqa: F401 (read_clip: training's own use)
+from vidclean.io.clips import IMAGE_EXTS, VIDEO_EXTS, read_clip, read_image  # noqa: F401 (read_clip: for training)
 
 
 def find_clips(root: Path) -> list[Path]:
@@ -83,8 +83,8 @@ def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: flo
     """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale).
 
     Gaussian samples are told their sigma. Camera samples are told what the blind estimator of
-    ``--sigma auto`` reads from them (median over the frames of the crop): after H.264 that is half
-    to three quarters of the noise actually left, which the network must learn to clean all the same.
+    ``--sigma auto`` reads from them (median over the frames of the crop): after H.264 that reads low
+    (docs/decisions.md, "Noise estimation"), and the network must learn to clean all the same.
     """
     if rng.random() < camera_fraction:
         draw = lambda lo, hi: 10 ** rng.uniform(np.log10(lo), np.log10(hi))  # noqa: E731

@@ -9,11 +9,9 @@ def denoising_loss(colour_weight: float = 0.0):
     """Mean absolute error per pixel, plus ``colour_weight`` times the mean absolute colour cast:
     each output frame's mean error per channel.
 
-    The absolute error alone is minimised by each pixel's median, not its mean, and says little
-    about a whole frame's mean: `fast` came out 1.0-1.5 levels too bright on every channel at
-    sigma 10-30. The cast term pulls each frame's mean towards the clean one's (45 epochs of
-    `fast` with weight 1 halved that cast; README, Training). With ``colour_weight`` 0 this is
-    Keras' "mean_absolute_error" (the former recipe).
+    The absolute error alone is minimised by each pixel's median, not its mean, and can leave a
+    colour cast; the cast term pulls each frame's mean towards the clean one's (docs/decisions.md,
+    "Training loss"). With ``colour_weight`` 0 this is Keras' "mean_absolute_error" (the former recipe).
     """
     if not colour_weight:
         return "mean_absolute_error"

@@ -61,8 +61,7 @@ def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
     """``frames`` (T, H, W, 3) uint8 through H.264 (libx264 at ``crf``, yuv420p) and back, in memory:
     the blocky, spatially correlated remains of noise that footage arrives with.
 
-    Repeatable, with x264's macroblock-tree rate control off: with it on, the same frames came out
-    differently from run to run on this project's AVX-512 CPU (not with x264's AVX2 code). Odd
+    Repeatable: x264's macroblock-tree rate control is off (docs/decisions.md, "Training data"). Odd
     sizes, which 4:2:0 cannot hold, are padded by repeating the last row/column and cropped back.
     """
     import io

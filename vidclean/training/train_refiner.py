@@ -257,7 +257,7 @@ def main(argv=None) -> None:
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
     flow = FUSION_FLOW[args.preset]
     check_examples([examples_folder(args), *(args.examples or [])[1:]], made_by(args.preset, flow))
-    denoiser = Denoiser(args.preset, window=5, sigma=0.0, precision="float32")
+    denoiser = Denoiser(args.preset, window=5, sigma=0.0, precision="float32", fusion=False)
     make_examples(args, denoiser, flow)
     val = validation_examples(args, denoiser, flow)
     del denoiser
