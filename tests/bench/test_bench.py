@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import synth_frame
-from vidclean import bench
+from vidclean.bench import quality as bench
 from vidclean.metrics import psnr
 
 

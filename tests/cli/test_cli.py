@@ -20,17 +20,31 @@ from conftest import SAMPLES, assert_clean_error, audio_duration, make_video, vi
 from vidclean.metrics import psnr
 
 
-def test_help_shows_usage_and_examples():
+def test_help_shows_usage_commands_and_examples():
     r = vidclean("--help")
     assert r.returncode == 0
-    assert "usage: vidclean" in r.stdout and "examples:" in r.stdout and "--sigma" in r.stdout
+    assert "usage: vidclean" in r.stdout and "examples:" in r.stdout
+    assert all(command in r.stdout for command in ("clean", "batch", "live", "train", "train-refiner", "bench"))
+    assert "--sigma" in vidclean("clean", "--help").stdout
 
 
-@pytest.mark.parametrize("command", [("train",), ("bench",), ("bench", "--speed"), ("batch",)])
-def test_subcommand_help_prints_usage_and_nothing_on_stderr(command):
+@pytest.mark.parametrize("command", [("clean",), ("batch",), ("live",), ("train",), ("train-refiner",), ("bench",),
+                                     ("bench", "--speed")])
+def test_subcommand_help_names_the_subcommand_in_its_usage(command):
     r = vidclean(*command, "--help")
-    assert r.returncode == 0 and "usage: vidclean" in r.stdout
+    assert r.returncode == 0 and r.stdout.startswith((f"usage: vidclean {command[0]}", f"usage: vidclean [{command[0]}]"))
+    if command[0] in ("clean", "batch"):  # those that write outputs: -y replaces them
+        assert "-y" in r.stdout.split("\n\n")[0] and "-y, --overwrite" in r.stdout
     assert r.stderr == ""  # no backend start-up chatter
+
+
+def test_default_command_is_clean(tmp_path):
+    from vidclean.cli.main import build_parser, _command_argv
+
+    args = build_parser().parse_args(_command_argv(["in.mp4", "out.mp4", "-y", "--preset", "fast"]))
+    assert (args.command, args.input, args.output, args.overwrite, args.preset) == ("clean", "in.mp4", "out.mp4",
+                                                                                     True, "fast")
+    assert _command_argv(["--webcam", "1"])[0] == "live"
 
 
 def test_cleans_the_noisy_sample_keeping_frames_rate_size_and_audio(tmp_path):

@@ -25,7 +25,9 @@ import numpy as np
 import pytest
 from conftest import make_video, synth_frame
 
-from vidclean import cli, live, reader
+from vidclean.cli import live
+from vidclean.cli.main import main
+from vidclean.io import reader
 from vidclean.errors import VidcleanError
 from vidclean.metrics import psnr
 from vidclean.io.reader import Frame, OpenCVCamera, VideoInfo, VideoStream, is_camera, open_video
@@ -438,7 +440,7 @@ def run_cli_with_fake_camera(monkeypatch, capsys, capture, window, *args):
     monkeypatch.setattr(reader, "_open_capture", lambda device: capture)
     monkeypatch.setattr(live, "check_display", lambda: None)
     monkeypatch.setattr(live, "PreviewWindow", lambda title: window)
-    status = cli.main(["--webcam", "0", *map(str, args)])
+    status = main(["--webcam", "0", *map(str, args)])
     return status, capsys.readouterr().err
 
 

@@ -7,13 +7,14 @@ import pytest
 
 from vidclean.core.networks import Networks, load_preset
 from vidclean.presets import PRESETS, weights_path
+from vidclean.training.slim import warm_start
 
 
 @pytest.mark.parametrize("extra", [dict(half_blocks=PRESETS["quality"].half_blocks + 1),
                                    dict(blocks=PRESETS["quality"].blocks + 1)])
 def test_added_residual_blocks_start_as_identities(extra):
     deeper = Networks(dataclasses.replace(PRESETS["quality"], **extra))
-    copied = deeper.warm_start(weights_path("quality"), "quality")
+    copied = warm_start(deeper, weights_path("quality"), "quality")
     shipped = load_preset("quality")
     assert copied == sum(1 for m in (shipped.encoder, shipped.decoder, shipped.temporal) for layer in m.layers
                          if layer.get_weights())
@@ -40,7 +41,7 @@ def test_a_network_given_neighbours_starts_as_the_one_without(tmp_path, monkeypa
         model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
     source.save_weights(tmp_path / "base.weights.h5")
     wide = Networks(dataclasses.replace(base, neighbours=True))
-    assert wide.warm_start(tmp_path / "base.weights.h5", "test-base") == sum(
+    assert warm_start(wide, tmp_path / "base.weights.h5", "test-base") == sum(
         1 for m in (source.encoder, source.decoder, source.temporal) for layer in m.layers if layer.get_weights())
     clip = rng.uniform(0, 1, (2, 7, 32, 32, 3)).astype(np.float32)
     sigma = np.full((2, 1), 20 / 255, np.float32)

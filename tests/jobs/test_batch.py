@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from conftest import make_video
 from conftest import assert_clean_error, vidclean
 from vidclean.jobs.batch import find_videos
@@ -44,7 +46,8 @@ def test_tree_is_mirrored_a_bad_file_is_reported_and_skipped(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_a_second_run_skips_complete_outputs_and_force_redoes_them(tmp_path):
+@pytest.mark.parametrize("redo", ["-y", "--force"])
+def test_a_second_run_skips_complete_outputs_and_y_redoes_them(tmp_path, redo):
     raw = tree(tmp_path)
     (raw / "sub" / "broken.mp4").unlink()
     out = tmp_path / "clean"
@@ -54,7 +57,7 @@ def test_a_second_run_skips_complete_outputs_and_force_redoes_them(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "0 cleaned, 2 already done, 0 failed" in again.stderr
     assert {p: os.stat(out / p).st_mtime_ns for p in stamps} == stamps
-    forced = vidclean("batch", raw, out, "--window", 1, "--sigma", 10, "--force")
+    forced = vidclean("batch", raw, out, "--window", 1, "--sigma", 10, redo)
     assert forced.returncode == 0 and "2 cleaned, 0 already done" in forced.stderr, forced.stderr
     assert all(os.stat(out / p).st_mtime_ns != t for p, t in stamps.items())
 

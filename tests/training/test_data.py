@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidclean import data
+from vidclean.training import data
 from vidclean.training.data import ClipBatches, make_noisy, moving_still
 from vidclean.io.clips import read_clip
 from vidclean.core.noise import estimate_sigma

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vidclean.core.networks import load_preset
-from vidclean import train
+from vidclean.training import train
 from vidclean.training.train import main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"

@@ -19,8 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidclean.core.backend import load_keras
-from vidclean.presets import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, net_config,
-                              refiner_weights_path, weights_path)
+from vidclean.presets import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, refiner_weights_path, weights_path)
 
 keras = load_keras()  # (quietly: TensorFlow logs start-up lines while it is imported)
 layers, ops = keras.layers, keras.ops
@@ -252,53 +251,6 @@ class Networks:
 
     def parts(self) -> tuple[keras.Model, ...]:
         return self.encoder, self.decoder, self.temporal
-
-    def freeze_layers_of(self, preset: str) -> int:
-        """Makes the layers that ``preset``'s networks have too (those ``warm_start`` copies)
-        untrainable, leaving only what this network adds to train; returns how many were frozen."""
-        shared = [target for _, target in self._layers_shared_with(Networks(net_config(preset)))]
-        for layer in shared:
-            layer.trainable = False
-        return len(shared)
-
-    def warm_start(self, path, preset: str) -> int:
-        """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
-        where names and shapes agree (e.g. "balanced" into "quality", whose extra blocks start as
-        identities); returns how many layers were copied. A narrower network of the plain design
-        (no blocks, no neighbours) takes a wider one's most important channels instead
-        (vidclean.training.slim)."""
-        source = Networks(net_config(preset))
-        source.load_weights(path)
-        if narrowing(source.cfg, self.cfg):
-            from vidclean.training.slim import LAYERS, narrow_from
-
-            narrow_from(source, self)
-            return len(LAYERS)
-        shared = list(self._layers_shared_with(source))
-        for layer, target in shared:
-            target.set_weights(layer.get_weights())
-        return len(shared)
-
-    def _layers_shared_with(self, source: Networks):
-        """(source layer, this network's layer) for each layer with weights that both have, by
-        name, with weights of the same shapes."""
-        for src_model, dst_model in zip(source.parts(), self.parts()):
-            dst = {layer.name: layer for layer in dst_model.layers}
-            for layer in src_model.layers:
-                target = dst.get(layer.name)
-                if layer.weights and target is not None and \
-                        [tuple(w.shape) for w in target.weights] == [tuple(w.shape) for w in layer.weights]:
-                    yield layer, target
-
-
-def narrowing(source: NetConfig, target: NetConfig) -> bool:
-    """Whether ``target`` is ``source``'s plain design (no blocks, no neighbours) made narrower
-    (vidclean.training.slim)."""
-    from vidclean.training.slim import plain
-
-    widths = lambda c: (c.skip, c.feat, c.lstm)  # noqa: E731
-    return plain(source) and plain(target) and widths(target) != widths(source) and \
-        all(t <= s for t, s in zip(widths(target), widths(source)))
 
 
 def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> Networks:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidclean.core.networks import Networks
+from vidclean.presets import NetConfig, net_config
+
 # Each layer with weights: (model, layer, its input channels, its output channels), each a list of
 # parts in order: an int (that many channels, all kept) or (group, copies): a group's channels, the
 # group repeated ``copies`` times one after another (the ConvLSTM's four gates; the 4 sub-pixels
@@ -113,3 +116,52 @@ def narrow_from(source, target) -> dict[str, np.ndarray]:
         cols = np.concatenate([i for _, i in _indices(outs, wide, keep)])
         dst[name].set_weights([kernel[:, :, rows][..., cols], bias[cols]])
     return keep
+
+
+# -- warm starts: a network from another's weights ----------------------------------------
+
+
+def freeze_layers_of(nets: Networks, preset: str) -> int:
+    """Makes the layers that ``preset``'s networks have too (those ``warm_start`` copies)
+    untrainable in ``nets``, leaving only what ``nets`` adds to train; returns how many were frozen."""
+    shared = [target for _, target in _layers_shared(Networks(net_config(preset)), nets)]
+    for layer in shared:
+        layer.trainable = False
+    return len(shared)
+
+
+def warm_start(nets: Networks, path, preset: str) -> int:
+    """Loads weights saved by another preset's (or a former preset's) networks, layer by layer
+    where names and shapes agree (e.g. "balanced" into "quality", whose extra blocks start as
+    identities); returns how many layers were copied. A narrower network of the plain design
+    (no blocks, no neighbours) takes a wider one's most important channels instead (``narrow_from``)."""
+    source = Networks(net_config(preset))
+    source.load_weights(path)
+    if narrowing(source.cfg, nets.cfg):
+        from vidclean.training.slim import LAYERS, narrow_from
+
+        narrow_from(source, nets)
+        return len(LAYERS)
+    shared = list(_layers_shared(source, nets))
+    for layer, target in shared:
+        target.set_weights(layer.get_weights())
+    return len(shared)
+
+
+def _layers_shared(source: Networks, nets: Networks):
+    """(source layer, the layer of ``nets``) for each layer with weights that both have, by
+    name, with weights of the same shapes."""
+    for src_model, dst_model in zip(source.parts(), nets.parts()):
+        dst = {layer.name: layer for layer in dst_model.layers}
+        for layer in src_model.layers:
+            target = dst.get(layer.name)
+            if layer.weights and target is not None and \
+                    [tuple(w.shape) for w in target.weights] == [tuple(w.shape) for w in layer.weights]:
+                yield layer, target
+
+
+def narrowing(source: NetConfig, target: NetConfig) -> bool:
+    """Whether ``target`` is ``source``'s plain design (no blocks, no neighbours) made narrower."""
+    widths = lambda c: (c.skip, c.feat, c.lstm)  # noqa: E731
+    return plain(source) and plain(target) and widths(target) != widths(source) and \
+        all(t <= s for t, s in zip(widths(target), widths(source)))

@@ -24,6 +24,7 @@ import numpy as np
 from vidclean.training.data import CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills
 from vidclean.io.clips import read_clip, read_image
 from vidclean.training.losses import denoising_loss
+from vidclean.training.slim import freeze_layers_of, warm_start
 from vidclean.metrics import psnr
 from vidclean.core.networks import MAX_DELAY, PRESETS, SIZE_MULTIPLE, Networks
 from vidclean.presets import FORMER, MAX_WINDOW, net_config
@@ -210,7 +211,7 @@ def main(argv=None):
 
     nets = Networks(net_config(args.preset))
     if args.freeze_copied:  # before the training model is built and compiled
-        frozen = nets.freeze_layers_of(args.init_preset)
+        frozen = freeze_layers_of(nets, args.init_preset)
         print(f"{frozen} layers frozen (those of {args.init_preset})", flush=True)
     model = nets.training_model(args.frames, args.patch)
     val_model = nets.training_model(args.frames, 128)
@@ -246,7 +247,7 @@ def main(argv=None):
         data.epoch = start_epoch
         print(f"resumed at epoch {start_epoch}", flush=True)
     elif args.init and args.init_preset and args.init_preset != args.preset:
-        copied = nets.warm_start(args.init, args.init_preset)
+        copied = warm_start(nets, args.init, args.init_preset)
         print(f"warm start from {args.init} ({args.init_preset}: {copied} layers copied)", flush=True)
     elif args.init:
         nets.load_weights(args.init)
