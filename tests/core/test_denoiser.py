@@ -218,7 +218,7 @@ def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
 
 
 def test_1080p_goes_in_one_tile_and_4k_in_tiles_of_at_most_a_megapixel(monkeypatch):
-    import vidclean.core.denoiser as engine
+    import vidclean.core.tiling as engine
 
     monkeypatch.setattr(engine, "available_memory", lambda: 24 << 30)
     assert len(Tiling(1080, 1920, engine.tile_budget(1080 * 1920)).boxes) == 1

@@ -229,8 +229,8 @@ class Denoiser:
         Frames above LARGE_FRAME_PIXELS keep no features at all once their ConvLSTM step is
         done, only their 8-bit tiles: the encoder runs again when the frame is decoded (about a
         fifth more work; for a network with neighbours also for the frames before and after it)
-        and for the few frames stepped twice (the reflected ends of the stream).
-        At 4K a window then holds about 135 MB instead of about 700 MB ("balanced").
+        and for the few frames stepped twice (the reflected ends of the stream): a window of 4K
+        frames stays small (docs/decisions.md, "Memory").
         """
         skips, feats = [], []
         for skip, feat in self.encoded_tiles(item):
@@ -345,7 +345,7 @@ class Denoiser:
         if head is None:
             return
         if head[1].large:
-            read_ahead = 0  # a 4K frame prepared ahead holds ~80 MB; the model takes seconds a frame anyway
+            read_ahead = 0  # a 4K frame prepared ahead is large, and the model takes seconds a frame anyway
         ahead = prefetch((item for _, item in itertools.chain([head], frames)), read_ahead)
         tracks = StateTracks(self, k, first=start, emit_from=emit_from)
         neighbours = self.nets.cfg.neighbours

@@ -24,9 +24,8 @@ _CRF_OPTIONS = {
 # Encoders with x264's speed presets (ultrafast ... veryslow): fewer searches, bigger files.
 SPEED_PRESET_CODECS = ("libx264", "libx265")
 SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-# Above 1080p x264 holds about 0.9 GB at 4K with its presets' look-ahead (10 to 60 frames) and
-# B-frames; 3 frames and one B-frame halve that, for files a few percent larger. These override
-# the speed preset's own values for such frames.
+# Above 1080p: a short look-ahead and one B-frame, overriding the speed preset's, keep x264's
+# memory down for files a few percent larger (docs/decisions.md, "Memory")
 _LARGE_FRAME_OPTIONS = {"libx264": {"x264-params": "rc-lookahead=3:sync-lookahead=0:bframes=1"}}
 # ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle.
 _DEFAULT_PIX_FMT = {"ffv1": "bgr0"}

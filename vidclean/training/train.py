@@ -23,6 +23,7 @@ import numpy as np
 
 from vidclean.training.data import CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips, find_stills
 from vidclean.io.clips import read_clip, read_image
+from vidclean.core.backend import bfloat16_available, use_bfloat16
 from vidclean.training.losses import denoising_loss
 from vidclean.training.slim import freeze_layers_of, warm_start
 from vidclean.metrics import psnr
@@ -161,8 +162,10 @@ def main(argv=None):
     ap.add_argument("--freeze-copied", action="store_true",
                     help="with --init-preset: train only the layers that preset lacks (the new part of the "
                          "network, e.g. the neighbours' convolutions); the copied ones stay as they are")
-    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                    help="bfloat16: convolutions in bfloat16 through oneDNN (CPUs with AMX or AVX-512 BF16, TensorFlow), no XLA")
+    ap.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
+                    help="float32 (default; XLA-compiled); bfloat16: convolutions in bfloat16 through oneDNN "
+                         "(CPUs with AMX or AVX-512 BF16, TensorFlow), no XLA; auto: bfloat16 where the CPU "
+                         "computes in it, as when cleaning")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--steps", type=int, default=200, help="steps per epoch")
     ap.add_argument("--batch", type=int, default=16)
@@ -221,9 +224,9 @@ def main(argv=None):
                                                           warmup_target=args.lr, warmup_steps=args.warmup)
     else:
         schedule = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.02)
+    if args.precision == "auto":  # as cleaning reads it: bfloat16 where the CPU computes in it
+        args.precision = "bfloat16" if bfloat16_available() else "float32"
     if args.precision == "bfloat16":
-        from vidclean.core.backend import use_bfloat16
-
         use_bfloat16(True)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=denoising_loss(args.colour_weight),
                   jit_compile=args.precision == "float32")
