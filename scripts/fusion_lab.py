@@ -17,8 +17,8 @@ the fusion (vidclean.core.denoiser.Denoiser.refine), which for "quality" is the 
 over each frame's motion-compensated weighted mean of the noisy frames (the fusion's weights with
 ``--mean-tau-scale``), told a per-pixel noise map of what the mean leaves (sigma * sqrt(sum w^2) /
 sum w), fuses that, and averages it with the first pass's fused frames; it prints the first pass
-fused, the second fused, and their average. The second pass is not part of vidclean (see README,
-Quality): the engine takes one noise level per frame, so the map is given by patching two of its
+fused, the second fused, and their average. The second pass is not part of vidclean (see
+docs/quality.md): the engine takes one noise level per frame, so the map is given by patching two of its
 functions here.
 """
 
@@ -31,12 +31,12 @@ import numpy as np
 
 import vidclean.core.denoiser as engine
 import vidclean.core.fusion as fusion
-from vidclean.bench.quality import make_noisy
+from vidclean.bench.quality import benchmark_noise
 from vidclean.io.clips import read_clip
-from vidclean.metrics import mean_psnr
-from vidclean.training.noise import CAMERA_LEVELS
 from vidclean.io.reader import Frame
+from vidclean.metrics import mean_psnr
 from vidclean.presets import FUSION_RADIUS, fusion_flow
+from vidclean.training.noise import CAMERA_LEVELS
 
 CLIPS = ["../shared/data/val/vid4/city", "../shared/data/val/vid4/walk", "../shared/data/val/davis/bus"]
 
@@ -77,7 +77,7 @@ def cache(args) -> None:
         name = Path(clip).name
         for li, level in enumerate(levels):
             level = float(level) if gaussian else level
-            noisy = make_noisy(clean, args.noise, level, args.seed, ci, li)  # as vidclean bench makes it
+            noisy = benchmark_noise(clean, args.noise, level, args.seed, ci, li)  # as vidclean bench makes it
             net, told = network(args.preset, noisy, level if gaussian and not args.auto else None, args.window,
                                 args.precision)
             for key, value in (("clean", clean), ("noisy", noisy), ("net", net), ("sigma", np.float32(told))):

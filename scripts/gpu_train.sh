@@ -12,12 +12,12 @@
 #   bash scripts/gpu_train.sh 1                 # there: quality and balanced side by side, 7 workers each, 6.5 min
 #   git checkout HEAD -- vidclean/weights       # back here
 #   mkdir -p runs/gpu
-#   tar xf OUT/quality.tar -O best.weights.h5 > runs/gpu/quality_gpu1.weights.h5     # the --init of README's runs/qualnb
+#   tar xf OUT/quality.tar -O best.weights.h5 > runs/gpu/quality_gpu1.weights.h5     # the --init of docs/training.md's runs/qualnb
 #   tar xf OUT/balanced.tar -O best.weights.h5 > .gpu/balanced_gpu1.weights.h5
 #   bash scripts/gpu_train.sh 2                 # there: balanced from stage 1's best, 14 workers, 3.5 min
-#   tar xf OUT/balanced2.tar -O best.weights.h5 > runs/gpu/balanced_gpu2.weights.h5  # README: runs/balanced4
+#   tar xf OUT/balanced2.tar -O best.weights.h5 > runs/gpu/balanced_gpu2.weights.h5  # docs/training.md: runs/balanced4
 #   EPOCHS=9 MINUTES=3.8 bash scripts/gpu_train.sh 3   # there, a later session: quality and balanced from
-#                                               # the weights shipped then, 80% camera noise (not shipped: README;
+#                                               # the weights shipped then, 80% camera noise (not shipped: docs/training.md;
 #                                               # quality was quality-v2 then, the current network now)
 # OUT is the folder the device tool brings back: each run's log and a tar of its run folder.
 set -u

@@ -25,12 +25,12 @@ import json
 import numpy as np
 
 from vidclean.core.backend import bfloat16_available, use_bfloat16
-from vidclean.metrics import psnr
 from vidclean.core.networks import PRESETS, Networks
-from vidclean.training.noise import add_gaussian, camera_level
 from vidclean.core.noise import estimate_clip_sigma
+from vidclean.metrics import psnr
 from vidclean.presets import FORMER, net_config, weights_path
-from vidclean.training.train import validation_set, score_name
+from vidclean.training.noise import add_gaussian, camera_level
+from vidclean.training.train import score_name, validation_set
 
 FRAMES = 7  # the validation crops' length
 K = 2  # look-ahead of window 5 (the default); output K of the training graph is frame FRAMES-1-K

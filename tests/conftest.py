@@ -12,7 +12,6 @@ import av
 import numpy as np
 import pytest
 
-
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 # Encoder options that keep test inputs close to the frames given.

@@ -8,9 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import SAMPLES
 
 import vidclean
-from conftest import SAMPLES
 from vidclean.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]

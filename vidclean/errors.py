@@ -3,3 +3,8 @@
 
 class VidcleanError(Exception):
     """A problem with the user's input, output or options, worded for the user."""
+
+
+def reason(exc: BaseException) -> str:
+    """The short cause of an OS or FFmpeg error, for the end of a one-line message."""
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

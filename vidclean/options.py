@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vidclean.errors import VidcleanError
-from vidclean.presets import ENCODER_PRESET, PRESETS, check_window, fusion_radius, weights_path
+from vidclean.presets import (
+    ENCODER_PRESET,
+    PRESETS,
+    check_window,
+    fusion_radius,
+    weights_path,
+)
 
 if TYPE_CHECKING:
     from vidclean.core.denoiser import Denoiser
@@ -91,7 +97,9 @@ class CleanOptions:
 
     def denoiser(self) -> Denoiser:
         """A Denoiser for these options (Keras loads here, quietly)."""
-        from vidclean.core.denoiser import Denoiser  # loads Keras: only when a job needs the networks
+        from vidclean.core.denoiser import (
+            Denoiser,  # loads Keras: only when a job needs the networks
+        )
 
         return Denoiser(self.preset, self.window, self.sigma, self.fusion, tile=self.tile, precision=self.precision,
                         weights=self.weights)

@@ -100,7 +100,7 @@ def fusion_flow(preset: str) -> str:
     return FUSION_FLOW.get(preset, "medium")
 
 # Networks that shipped before and that a preset's weights were warm-started from, kept so that
-# the training recipe in README (a chain of warm starts) can be run again:
+# the training recipe in docs/training.md (a chain of warm starts) can be run again:
 # ``vidclean train --preset quality-v1 ...``, then ``--preset quality-v2 --init-preset quality-v1``,
 # then ``--preset quality --init-preset quality-v2`` (the neighbours added).
 FORMER = {

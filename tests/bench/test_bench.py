@@ -6,9 +6,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
 from conftest import synth_frame
-from vidclean.bench import quality as bench
+
+from vidclean.bench import baselines as bench
 from vidclean.metrics import psnr
 
 

@@ -10,14 +10,13 @@ import time
 import av
 import numpy as np
 import pytest
+from conftest import SAMPLES, assert_clean_error, audio_duration, make_video, vidclean
 
 from vidclean.bench.quality import write_ffv1
 from vidclean.io.clips import read_clip
-from vidclean.training.noise import add_gaussian
 from vidclean.io.reader import open_video
-
-from conftest import SAMPLES, assert_clean_error, audio_duration, make_video, vidclean
 from vidclean.metrics import psnr
+from vidclean.training.noise import add_gaussian
 
 
 def test_help_shows_usage_commands_and_examples():
@@ -39,7 +38,7 @@ def test_subcommand_help_names_the_subcommand_in_its_usage(command):
 
 
 def test_default_command_is_clean(tmp_path):
-    from vidclean.cli.main import build_parser, _command_argv
+    from vidclean.cli.main import _command_argv, build_parser
 
     args = build_parser().parse_args(_command_argv(["in.mp4", "out.mp4", "-y", "--preset", "fast"]))
     assert (args.command, args.input, args.output, args.overwrite, args.preset) == ("clean", "in.mp4", "out.mp4",
@@ -92,7 +91,7 @@ def test_gaussian_noise_in_lossless_ffv1_is_cleaned_well(tmp_path, sigma):
     before = np.mean([psnr(n, c) for n, c in zip(noisy, clean)])
     after = np.mean([psnr(o, c) for o, c in zip(cleaned, clean)])
     # dense foliage at 360x240 is a hard case: measured +3.7 dB (true sigma) and +3.3 dB (auto);
-    # on the validation clips the gain at sigma 20 is about +8 dB (README, Quality)
+    # on the validation clips the gain at sigma 20 is about +8 dB (docs/quality.md)
     assert after > before + 3, (before, after)
 
 

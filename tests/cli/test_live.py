@@ -27,10 +27,17 @@ from conftest import make_video, synth_frame
 
 from vidclean.cli import live
 from vidclean.cli.main import main
-from vidclean.io import reader
 from vidclean.errors import VidcleanError
+from vidclean.io import reader
+from vidclean.io.reader import (
+    Frame,
+    OpenCVCamera,
+    VideoInfo,
+    VideoStream,
+    is_camera,
+    open_video,
+)
 from vidclean.metrics import psnr
-from vidclean.io.reader import Frame, OpenCVCamera, VideoInfo, VideoStream, is_camera, open_video
 
 # -- helpers -------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLES, make_video
+
 from vidclean.io.clips import read_clip
 from vidclean.metrics import psnr
 

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import synth_frame
 
 from vidclean.core.denoiser import Denoiser
-from vidclean.core.tiling import Tiling, pad_to_multiple
-from vidclean.metrics import psnr
 from vidclean.core.networks import MAX_DELAY
+from vidclean.core.tiling import Tiling, pad_to_multiple
 from vidclean.io.reader import Frame
-
-from conftest import synth_frame
+from vidclean.metrics import psnr
 
 
 def frames(n, width=40, height=28):
@@ -189,9 +188,10 @@ def test_bfloat16_where_the_cpu_has_it_keeps_the_quality_of_float32(preset):
     (float32 elsewhere): the output may differ by a level here and there, the PSNR by no more than
     a few hundredths of a dB; "float32" afterwards is float32 again."""
     from conftest import SAMPLES
+
     from vidclean.core.backend import bfloat16_available
-    from vidclean.training.noise import add_gaussian
     from vidclean.io.reader import open_video
+    from vidclean.training.noise import add_gaussian
 
     with open_video(SAMPLES / "foliage_clean.mp4") as stream:
         clean = [f.rgb for f, _ in zip(stream, range(8))]
@@ -268,8 +268,9 @@ def test_the_state_restarts_before_it_drifts_on_fast_motion(preset, monkeypatch)
     """A ConvLSTM state carried far longer than the 7-frame clips it was trained on drifts: on fast
     motion at sigma 50 the frames 16-31 of the bundled BMX clip come out clearly worse from a state
     carried from frame 0 than from the engine's, restarted every STATE_PERIOD frames."""
-    import vidclean.core.denoiser as engine
     from conftest import SAMPLES
+
+    import vidclean.core.denoiser as engine
     from vidclean.io.clips import read_clip
     from vidclean.training.noise import add_gaussian
 
@@ -312,9 +313,10 @@ def test_presets_rank_by_quality_on_real_footage():
     cleaned as shipped (fused): quality well above the others, fast about as good as balanced
     (a narrower balanced with a quicker flow), each well above the noisy input."""
     from conftest import SAMPLES
+
     from vidclean.io.clips import read_clip
-    from vidclean.training.noise import add_gaussian
     from vidclean.presets import FUSION_RADIUS, PRESETS, weights_path
+    from vidclean.training.noise import add_gaussian
 
     assert all(weights_path(p).is_file() for p in PRESETS)
     clean = read_clip(SAMPLES / "foliage_clean.mp4", 8)[:, :240, :320]
@@ -356,6 +358,7 @@ def test_quality_refines_its_fused_frames_and_gains_on_real_footage():
     """"quality" fused: each fused frame goes through the preset's refiner (with the noisy frames'
     mean along the motion), which gains on the bundled real clip; a part equals the whole run."""
     from conftest import SAMPLES
+
     from vidclean.io.clips import read_clip
     from vidclean.training.noise import add_gaussian
 

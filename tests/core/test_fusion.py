@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import vidclean.core.fusion as fusion
-from vidclean.io.clips import read_clip
 from vidclean.core.fusion import MotionFusion
+from vidclean.io.clips import read_clip
 from vidclean.metrics import psnr
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+from conftest import synth_frame
 
 from vidclean.core.noise import SigmaTracker, estimate_sigma
 from vidclean.training.noise import add_camera_noise, add_gaussian
-
-from conftest import synth_frame
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import pytest
 from conftest import corrupt_packets, make_video
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
 from vidclean.io.reader import Frame, PyAVStream, VideoInfo, VideoStream, open_video
 from vidclean.io.writer import VideoWriter
+from vidclean.metrics import psnr
 
 
 def test_info_of_h264_aac_mp4(mp4_25fps_audio):

@@ -9,14 +9,14 @@ from itertools import pairwise
 import av
 import numpy as np
 import pytest
+from conftest import audio_duration, dir_listing, make_video, x264_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import audio_duration, dir_listing, make_video, x264_settings
-from vidclean.metrics import psnr
 
 from vidclean.errors import VidcleanError
 from vidclean.io.reader import VideoInfo, open_video
 from vidclean.io.writer import VideoWriter
+from vidclean.metrics import psnr
 
 
 def transcode(src, dst, **kwargs):

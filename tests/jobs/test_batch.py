@@ -3,11 +3,10 @@
 import os
 
 import pytest
+from conftest import assert_clean_error, make_video, vidclean
 
-from conftest import make_video
-from conftest import assert_clean_error, vidclean
-from vidclean.jobs.batch import find_videos
 from vidclean.io.reader import open_video
+from vidclean.jobs.batch import find_videos
 
 
 def frames_of(path):

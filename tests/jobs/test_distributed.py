@@ -9,9 +9,8 @@ import time
 
 import numpy as np
 import pytest
+from conftest import make_video, synth_frame, vidclean
 
-from conftest import make_video, synth_frame
-from conftest import vidclean
 from vidclean.cli.main import main
 from vidclean.io.clips import read_clip
 from vidclean.jobs.segments import plan_parts

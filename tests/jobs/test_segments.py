@@ -3,13 +3,13 @@
 import av
 import numpy as np
 import pytest
-
 from conftest import make_video, synth_frame
+
 from vidclean.cli.main import main
 from vidclean.io.clips import read_clip
+from vidclean.jobs.segments import clean_part, join_parts, part_suffix, plan_parts
 from vidclean.options import CleanOptions
 from vidclean.presets import FUSION_RADIUS, SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP
-from vidclean.jobs.segments import clean_part, join_parts, part_suffix, plan_parts
 
 N = 300  # frames: parts at 0, 128 (the tail of 44 joins the part before)
 

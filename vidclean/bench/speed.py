@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,21 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+
+from vidclean.bench.baselines import ffmpeg_filter_fps, nlm_multi
+from vidclean.core.window import reflect_index
+from vidclean.io.clips import read_clip
+from vidclean.io.reader import Frame, open_video
+from vidclean.presets import PRESETS, weights_path
 
 SIGMA = 20
 
 
 def make_source(clean: np.ndarray, size: tuple[int, int], frames: int, path: Path, seed: int = 0) -> None:
     """The clip resized to ``size``, looped back and forth to ``frames``, noisy, as H.264 mp4."""
-    import av
-
-    from vidclean.core.window import reflect_index
-
     width, height = size
     rng = np.random.default_rng(seed)
     with av.open(str(path), "w") as out:
@@ -90,8 +92,7 @@ def end_to_end(src: Path, src_one: Path, preset: str, tmp: Path, frames: int) ->
 
 
 def model_only(preset: str, frames: list[np.ndarray], window: int) -> float:
-    from vidclean.core.denoiser import Denoiser
-    from vidclean.io.reader import Frame
+    from vidclean.core.denoiser import Denoiser  # loads Keras: only when measured
 
     denoiser = Denoiser(preset, window=window, sigma=SIGMA, fusion=False)
     stamps = [time.perf_counter() for _ in denoiser.run((Frame(i, i, None, f) for i, f in enumerate(frames)),
@@ -99,46 +100,7 @@ def model_only(preset: str, frames: list[np.ndarray], window: int) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def ffmpeg_filter(src: Path, graph: str, frames: int) -> float | None:
-    """fps of ``graph`` over ``src`` (decode + filter, no encode); None if it cannot run here."""
-    if shutil.which("ffmpeg"):
-        seconds = []
-        for n in (frames, 1):  # the difference cancels the program's start-up
-            start = time.perf_counter()
-            done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(src), "-frames:v", str(n),
-                                   "-vf", graph, "-f", "null", "-"], capture_output=True)
-            if done.returncode != 0:
-                return None
-            seconds.append(time.perf_counter() - start)
-        return (frames - 1) / max(seconds[0] - seconds[1], 1e-9)
-    import av
-
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
-        g = av.filter.Graph()
-        try:
-            chain = [g.add_buffer(template=stream), g.add(graph), g.add("buffersink")]
-        except (ValueError, av.FFmpegError):
-            return None  # this FFmpeg build lacks the filter (hqdn3d is GPL: not in PyAV's wheels)
-        chain[0].link_to(chain[1])
-        chain[1].link_to(chain[2])
-        g.configure()
-        start, count = time.perf_counter(), 0
-        for frame in container.decode(stream):
-            g.push(frame)
-            try:
-                g.pull()
-            except (BlockingIOError, av.FFmpegError):
-                pass
-            count += 1
-            if count == frames:
-                break
-        return count / (time.perf_counter() - start)
-
-
 def opencv_nlm(frames: list[np.ndarray], count: int = 3) -> float:
-    from vidclean.bench.quality import nlm_multi
-
     clip = np.stack(frames[: count + 4])
     start = time.perf_counter()
     nlm_multi(clip, 0.5 * SIGMA, only=range(2, 2 + count))
@@ -146,16 +108,11 @@ def opencv_nlm(frames: list[np.ndarray], count: int = 3) -> float:
 
 
 def decode(path: Path) -> list[np.ndarray]:
-    from vidclean.io.reader import open_video
-
     with open_video(path) as stream:
         return [f.rgb for f in stream]
 
 
 def main(argv=None) -> int:
-    from vidclean.io.clips import read_clip
-    from vidclean.presets import PRESETS, weights_path
-
     ap = argparse.ArgumentParser(prog="vidclean bench --speed", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clip", help="a clean clip (frame folder or video) to make the sources from")
@@ -190,7 +147,7 @@ def main(argv=None) -> int:
             if not args.no_compare:
                 few = min(args.frames, 10)
                 for name, graph in (("ffmpeg hqdn3d", "hqdn3d"), ("ffmpeg nlmeans", "nlmeans")):
-                    fps = ffmpeg_filter(src, graph, args.frames if graph == "hqdn3d" else few)
+                    fps = ffmpeg_filter_fps(src, graph, args.frames if graph == "hqdn3d" else few)
                     if fps is not None:
                         rows.append({"size": size, "method": name, "e2e_fps": fps})
                         print(json.dumps(rows[-1]), flush=True)

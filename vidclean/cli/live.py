@@ -33,9 +33,9 @@ from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io.atomic import write_bytes
 from vidclean.io.reader import Frame, VideoInfo, VideoStream, is_camera, open_video
-from vidclean.presets import FUSION_RADIUS
 from vidclean.io.writer import VideoWriter
 from vidclean.options import LiveOptions
+from vidclean.presets import FUSION_RADIUS
 
 VIEWS = ("split", "clean", "raw")
 KEYS_HELP = "q/Esc quit, space view, +/- strength, a auto, s snapshot, r record"
@@ -609,7 +609,9 @@ def run_live(options: LiveOptions) -> None:
     try:
         # the model loads once the source checks out
         load_keras()
-        from vidclean.core.denoiser import Denoiser  # loads Keras: only once the source checks out
+        from vidclean.core.denoiser import (
+            Denoiser,  # loads Keras: only once the source checks out
+        )
 
         try:
             denoiser = Denoiser(options.preset, window=1, sigma=options.sigma, weights=options.weights,

@@ -21,14 +21,20 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vidclean import __version__
+from vidclean.cli.signals import guarded, leave, raise_if_signalled
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io.writer import SPEED_PRESETS
-from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
+from vidclean.jobs.batch import (
+    VIDEO_EXTENSIONS,
+    BatchProgress,
+    plan,
+    run_batch,
+    summary,
+)
 from vidclean.jobs.file import clean_file
 from vidclean.options import MIN_TILE, CleanOptions, LiveOptions, live_default_preset
 from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
-from vidclean.cli.signals import guarded, leave, raise_if_signalled
 
 USAGE = """vidclean [clean] INPUT OUTPUT [options] [-y]
        vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]
@@ -384,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = _command_argv(sys.argv[1:] if argv is None else list(argv))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as vidclean.core.backend.load_keras sets it
     parser = build_parser()
-    if argv and argv[0] in DELEGATED:  # (argparse would take their --help as its own)
-        return delegated_main(argv[0], argv[1:])
     args = parser.parse_args(argv)
+    if args.command in DELEGATED:
+        return delegated_main(args.command, args.rest)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

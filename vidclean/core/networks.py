@@ -19,7 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidclean.core.backend import load_keras
-from vidclean.presets import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig, refiner_weights_path, weights_path)
+from vidclean.errors import VidcleanError
+from vidclean.presets import (
+    MAX_DELAY,
+    PRESETS,
+    REFINERS,
+    SIZE_MULTIPLE,
+    NetConfig,
+    RefinerConfig,
+    refiner_weights_path,
+    weights_path,
+)
 
 keras = load_keras()  # (quietly: TensorFlow logs start-up lines while it is imported)
 layers, ops = keras.layers, keras.ops
@@ -259,8 +269,6 @@ def load_preset(preset: str = "balanced", weights: str | Path | None = None) -> 
         raise KeyError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     path = Path(weights or weights_path(preset))
     if not path.is_file():
-        from vidclean.errors import VidcleanError
-
         raise VidcleanError(f"weights of preset {preset!r} not found: {path}")
     nets = Networks(PRESETS[preset])
     nets.load_weights(path)
@@ -273,8 +281,6 @@ def load_refiner(preset: str, weights: str | Path | None = None) -> keras.Model 
         return None
     path = Path(weights or refiner_weights_path(preset))
     if not path.is_file():
-        from vidclean.errors import VidcleanError
-
         raise VidcleanError(f"refiner weights of preset {preset!r} not found: {path}")
     model = build_refiner(REFINERS[preset])
     model.load_weights(str(path))

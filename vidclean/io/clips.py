@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidclean.io.reader import open_video
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
 
@@ -24,8 +26,6 @@ def read_clip(path: Path, max_frames: int | None = None) -> np.ndarray:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)[:max_frames]
         return np.stack([read_image(p) for p in files])
-    from vidclean.io.reader import open_video
-
     with open_video(path) as stream:
         frames = []
         for frame in stream:

@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from vidclean.errors import VidcleanError
+from vidclean.errors import VidcleanError, reason
 
 # Consecutive unreadable packets after which the rest of a file is given up.
 _MAX_CONSECUTIVE_ERRORS = 100
@@ -95,10 +95,6 @@ def _tag_seconds(tag: str | None) -> float | None:
         return None
 
 
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
 class PyAVStream(VideoStream):
     """Frames of the first video stream of a file, decoded with PyAV (see PyAV's examples)."""
 
@@ -115,7 +111,7 @@ class PyAVStream(VideoStream):
         try:
             self._container = av.open(path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise VidcleanError(f"{path}: not a readable video file ({_reason(exc)})") from None
+            raise VidcleanError(f"{path}: not a readable video file ({reason(exc)})") from None
         try:
             if not self._container.streams.video:
                 raise VidcleanError(f"{path}: contains no video stream")

@@ -10,7 +10,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from vidclean.errors import VidcleanError
+from vidclean.errors import VidcleanError, reason
 from vidclean.io.atomic import commit, discard, partial_path
 from vidclean.io.reader import VideoInfo
 from vidclean.presets import is_large_frame
@@ -30,10 +30,6 @@ _LARGE_FRAME_OPTIONS = {"libx264": {"x264-params": "rc-lookahead=3:sync-lookahea
 # ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle.
 _DEFAULT_PIX_FMT = {"ffv1": "bgr0"}
 _AUDIO_FALLBACK = {".webm": "libopus"}  # everything else re-encodes to "aac"
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -102,7 +98,7 @@ class VideoWriter:
             self.abort()
             if isinstance(exc, (av.FFmpegError, OSError, ValueError)):
                 what = f"copy {template.codec_context.name}" if template is not None else f"encode {codec}"
-                raise VidcleanError(f"{path}: cannot {what} ({_reason(exc)})") from None
+                raise VidcleanError(f"{path}: cannot {what} ({reason(exc)})") from None
             raise
         # Create the temp file and open the encoders now, so such errors come before any work.
         self._guard(self._out.start_encoding, "cannot start writing")
@@ -157,7 +153,7 @@ class VideoWriter:
         try:
             self._audio_in = av.open(source, metadata_errors="ignore")
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise VidcleanError(f"{source}: cannot read audio ({_reason(exc)})") from None
+            raise VidcleanError(f"{source}: cannot read audio ({reason(exc)})") from None
         streams = {}  # input stream -> (output stream, re-encode?)
         for inp in self._audio_in.streams.audio:
             if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
@@ -245,7 +241,7 @@ class VideoWriter:
                     yield from out.encode(frame)
         except (av.FFmpegError, OSError) as exc:
             where = f" after {last:.1f}s" if last is not None else ""
-            self.notes.append(f"audio: unreadable{where} ({_reason(exc)}); the rest left out")
+            self.notes.append(f"audio: unreadable{where} ({reason(exc)}); the rest left out")
         for out, reencode in streams.values():
             if reencode:
                 yield from out.encode(None)
@@ -302,7 +298,7 @@ class VideoWriter:
             except (av.error.ArgumentError, av.error.InvalidDataError) as exc:
                 # The muxer refuses this audio (a damaged header, say): the video goes on without
                 # it. Write errors (disk full...) are not among these: they stop everything.
-                self.notes.append(f"audio: refused by the muxer ({_reason(exc)}); left out")
+                self.notes.append(f"audio: refused by the muxer ({reason(exc)}); left out")
                 self._pending = None
                 audio, self._audio = self._audio, None
                 audio.close()
@@ -363,7 +359,7 @@ class VideoWriter:
         except BaseException as exc:
             self.abort()
             if isinstance(exc, (av.FFmpegError, OSError)):
-                raise VidcleanError(f"{self.path}: {failure} ({_reason(exc)})") from None
+                raise VidcleanError(f"{self.path}: {failure} ({reason(exc)})") from None
             raise
 
     def close(self) -> None:

@@ -21,11 +21,19 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
+
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io import atomic
 from vidclean.jobs.file import clean_file
-from vidclean.jobs.segments import PartMismatch, clean_part, join_parts, part_suffix, plan_parts
+from vidclean.jobs.segments import (
+    PartMismatch,
+    clean_part,
+    join_parts,
+    part_suffix,
+    plan_parts,
+)
 from vidclean.options import CleanOptions
 
 INSTALL_HINT = "--ray needs Ray, an optional extra: pip install 'vidclean[ray]'"
@@ -65,8 +73,6 @@ def _denoiser(options: CleanOptions):
     key = options.model_key()
     if key not in _LOADED:
         load_keras(1)  # a task holds one CPU: so do the fusion's OpenCV calls
-        import cv2
-
         cv2.setNumThreads(1)
         _LOADED.clear()
         _LOADED[key] = options.denoiser()

@@ -7,6 +7,10 @@ rounded and clipped to 8 bits, as a real file would store them.
 
 from __future__ import annotations
 
+import io
+from fractions import Fraction
+
+import av
 import numpy as np
 
 MAX_SIGMA = 55.0
@@ -64,11 +68,6 @@ def h264_roundtrip(frames: np.ndarray, crf: int = 20) -> np.ndarray:
     Repeatable: x264's macroblock-tree rate control is off (docs/decisions.md, "Training data"). Odd
     sizes, which 4:2:0 cannot hold, are padded by repeating the last row/column and cropped back.
     """
-    import io
-    from fractions import Fraction
-
-    import av
-
     h, w = frames.shape[1:3]
     padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     buffer = io.BytesIO()

@@ -138,8 +138,6 @@ def warm_start(nets: Networks, path, preset: str) -> int:
     source = Networks(net_config(preset))
     source.load_weights(path)
     if narrowing(source.cfg, nets.cfg):
-        from vidclean.training.slim import LAYERS, narrow_from
-
         narrow_from(source, nets)
         return len(LAYERS)
     shared = list(_layers_shared(source, nets))

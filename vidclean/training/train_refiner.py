@@ -32,15 +32,23 @@ import keras
 import numpy as np
 
 from vidclean.core import fusion
-from vidclean.training.data import ClipBatches, find_stills, make_noisy
-from vidclean.io.clips import read_image
+from vidclean.core.denoiser import Denoiser
 from vidclean.core.fusion import MotionFusion
-from vidclean.metrics import mean_psnr
-from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
+from vidclean.core.networks import build_refiner
 from vidclean.core.noise import estimate_clip_sigma
+from vidclean.io.clips import read_image
 from vidclean.io.reader import Frame
+from vidclean.metrics import mean_psnr
 from vidclean.presets import FUSION_FLOW, FUSION_RADIUS, REFINERS, weights_path
-from vidclean.training.train import VAL_SIGMAS, add_data_arguments, append_log, check_data_arguments, load_clips
+from vidclean.training.data import ClipBatches, find_stills, make_noisy
+from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
+from vidclean.training.train import (
+    VAL_SIGMAS,
+    add_data_arguments,
+    append_log,
+    check_data_arguments,
+    load_clips,
+)
 
 CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
 KEEP = slice(FUSION_RADIUS, CROP_FRAMES - FUSION_RADIUS)
@@ -248,9 +256,6 @@ def main(argv=None) -> None:
         ap.error(f"--patch must be at most --crop and a multiple of {REFINERS[args.preset].fold}")
     if args.val_crop % REFINERS[args.preset].fold:
         ap.error(f"--val-crop must be a multiple of {REFINERS[args.preset].fold}")
-
-    from vidclean.core.denoiser import Denoiser
-    from vidclean.core.networks import build_refiner
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
