@@ -31,6 +31,12 @@ def test_import_loads_no_framework():
     assert out == ["False", "False", "True"]
 
 
+def test_the_denoiser_loads_keras_quietly():
+    """TensorFlow's start-up lines (oneDNN, absl) stay off stderr when the engine is imported."""
+    done = subprocess.run([sys.executable, "-c", "import vidclean.core.denoiser"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 def test_public_names_and_typing_marker():
     assert set(vidclean.__all__) >= {"Denoiser", "clean_video", "open_video", "VideoWriter", "VidcleanError",
                                      "PRESETS", "CleanOptions"}

@@ -87,11 +87,12 @@ def assert_same(out, plain):
 
 def counting_joins(monkeypatch):
     """Records how many parts each joined file had."""
-    import vidclean.jobs.segments as segments
+    import vidclean.jobs.distributed as distributed
 
     joined = []
-    real = segments.join_parts
-    monkeypatch.setattr(segments, "join_parts", lambda src, files, *a: (joined.append(len(files)), real(src, files, *a))[1])
+    real = distributed.join_parts
+    monkeypatch.setattr(distributed, "join_parts",
+                        lambda src, files, *a: (joined.append(len(files)), real(src, files, *a))[1])
     return joined
 
 
