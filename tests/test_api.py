@@ -24,7 +24,7 @@ def decoded(path) -> list[np.ndarray]:
 
 def test_import_loads_no_framework():
     code = ("import sys, vidclean; print('tensorflow' in sys.modules, 'keras' in sys.modules); "
-            "from vidclean import Denoiser, clean_video, open_video, VideoWriter, VidcleanError, PRESETS, CleanOptions; "
+            "from vidclean import Denoiser, clean_video, open_video, VideoWriter, VidcleanError, PRESETS; "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     # the names resolve; Keras (and TensorFlow) load only with the Denoiser's module

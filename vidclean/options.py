@@ -8,13 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vidclean.errors import VidcleanError
-from vidclean.presets import (
-    ENCODER_PRESET,
-    PRESETS,
-    check_window,
-    fusion_radius,
-    weights_path,
-)
+from vidclean.presets import ENCODER_PRESET, PRESETS, check_window, fusion_radius, weights_path
 
 if TYPE_CHECKING:
     from vidclean.core.denoiser import Denoiser

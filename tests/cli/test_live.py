@@ -29,14 +29,7 @@ from vidclean.cli import live
 from vidclean.cli.main import main
 from vidclean.errors import VidcleanError
 from vidclean.io import reader
-from vidclean.io.reader import (
-    Frame,
-    OpenCVCamera,
-    VideoInfo,
-    VideoStream,
-    is_camera,
-    open_video,
-)
+from vidclean.io.reader import Frame, OpenCVCamera, VideoInfo, VideoStream, is_camera, open_video
 from vidclean.metrics import psnr
 
 # -- helpers -------------------------------------------------------------------------------

@@ -2,15 +2,7 @@
 
 import pytest
 
-from vidclean.presets import (
-    FORMER,
-    FUSION_FLOW,
-    FUSION_RADIUS,
-    PRESETS,
-    fusion_radius,
-    net_config,
-    weights_path,
-)
+from vidclean.presets import FORMER, FUSION_FLOW, FUSION_RADIUS, PRESETS, fusion_radius, net_config, weights_path
 
 
 def test_every_preset_ships_weights_and_is_fused_unless_asked_not_to():

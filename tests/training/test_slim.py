@@ -5,14 +5,7 @@ import pytest
 
 from vidclean.core.networks import Networks
 from vidclean.presets import PRESETS, NetConfig
-from vidclean.training.slim import (
-    LAYERS,
-    WIDTH,
-    _indices,
-    _kernels,
-    narrow_from,
-    narrowing,
-)
+from vidclean.training.slim import LAYERS, WIDTH, _indices, _kernels, narrow_from, narrowing
 
 
 def outputs(nets, seed=0):

@@ -25,13 +25,7 @@ from vidclean.cli.signals import guarded, leave, raise_if_signalled
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io.writer import SPEED_PRESETS
-from vidclean.jobs.batch import (
-    VIDEO_EXTENSIONS,
-    BatchProgress,
-    plan,
-    run_batch,
-    summary,
-)
+from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
 from vidclean.jobs.file import clean_file
 from vidclean.options import MIN_TILE, CleanOptions, LiveOptions, live_default_preset
 from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
@@ -125,8 +119,10 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
-    p.add_argument("--codec", default="libx264", help="output video codec: libx264 (default), libx265, libvpx-vp9, ffv1, ...")
-    p.add_argument("--crf", type=int, default=None, help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
+    p.add_argument("--codec", default="libx264",
+                   help="output video codec: libx264 (default), libx265, libvpx-vp9, ffv1, ...")
+    p.add_argument("--crf", type=int, default=None,
+                   help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
     p.add_argument("--encoder-preset", default=None, choices=SPEED_PRESETS, metavar="P",
                    help="x264/x265 speed preset, ultrafast ... veryslow (default: "
@@ -204,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="average each cleaned frame with the 2 before it, warped along the motion (as files are "
                            "by default, there with the 2 after it too): cleaner, but each frame takes longer, so "
                            "more are dropped (default: off)")
-    live.add_argument("--view", default="split", choices=("split", "clean", "raw"), help="view at start (default: split)")
+    live.add_argument("--view", default="split", choices=("split", "clean", "raw"),
+                      help="view at start (default: split)")
     live.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNG snapshots (default: .)")
     live.add_argument("--record-dir", default=".", metavar="DIR", help="where r saves recordings (default: .)")
     live.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
@@ -212,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--weights", help=argparse.SUPPRESS)
     live.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
-    helps = {"train": "train a preset's networks from clean clips", "train-refiner": "train the quality preset's refiner",
+    helps = {"train": "train a preset's networks from clean clips",
+             "train-refiner": "train the quality preset's refiner",
              "bench": "quality benchmark against other denoisers; bench --speed: fps and memory"}
     for name in DELEGATED:  # their own modules parse the rest (vidclean COMMAND --help)
         delegated = sub.add_parser(name, help=helps[name], add_help=False, prefix_chars="\0")
@@ -280,6 +278,11 @@ def _positive(value: str) -> int:
     return number
 
 
+def _bar(total: int | None, quiet: bool) -> tqdm:
+    """A progress bar of frames (fps and ETA), on a terminal only."""
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, disable=quiet or not sys.stderr.isatty())
+
+
 def denoise_file(args: argparse.Namespace) -> None:
     """``vidclean IN OUT``: one file, with a progress bar on a terminal and a closing line."""
     options = clean_options(args)
@@ -288,7 +291,7 @@ def denoise_file(args: argparse.Namespace) -> None:
     def progress(done, total, sigma):
         raise_if_signalled()
         if not bars:
-            bars.append(tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet or not sys.stderr.isatty()))
+            bars.append(_bar(total, args.quiet))
         bars[0].update()
         if args.sigma is None:
             bars[0].set_postfix(sigma=f"{sigma:.1f}", refresh=False)
@@ -313,7 +316,7 @@ class _BatchBar(BatchProgress):
         self.quiet, self.bar = quiet, None
 
     def start(self, total_frames):
-        self.bar = tqdm(total=total_frames, unit="frame", dynamic_ncols=True, disable=self.quiet or not sys.stderr.isatty())
+        self.bar = _bar(total_frames, self.quiet)
 
     def file(self, number, count):
         self.bar.set_description(f"file {number}/{count}")

@@ -30,13 +30,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vidclean.core.backend import (
-    bfloat16_available,
-    compiled,
-    load_keras,
-    return_large_blocks_to_the_system,
-    use_bfloat16,
-)
+from vidclean.core.backend import (bfloat16_available, compiled, load_keras, return_large_blocks_to_the_system,
+                                   use_bfloat16)
 from vidclean.core.fusion import Fused, MotionFusion
 from vidclean.core.networks import MAX_DELAY, SIZE_MULTIPLE, load_preset, load_refiner
 from vidclean.core.noise import SigmaTracker
@@ -44,15 +39,8 @@ from vidclean.core.pipeline import prefetch
 from vidclean.core.tiling import Tiling, pad_to_multiple, tile_budget
 from vidclean.core.window import sliding_windows
 from vidclean.io.reader import Frame
-from vidclean.presets import (
-    PRESETS,
-    STATE_PERIOD,
-    STATE_WARMUP,
-    check_window,
-    fusion_flow,
-    fusion_radius,
-    is_large_frame,
-)
+from vidclean.presets import (PRESETS, STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow, fusion_radius,
+                              is_large_frame)
 
 ops = load_keras().ops
 

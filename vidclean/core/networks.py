@@ -20,16 +20,8 @@ from pathlib import Path
 
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.presets import (
-    MAX_DELAY,
-    PRESETS,
-    REFINERS,
-    SIZE_MULTIPLE,
-    NetConfig,
-    RefinerConfig,
-    refiner_weights_path,
-    weights_path,
-)
+from vidclean.presets import (MAX_DELAY, PRESETS, REFINERS, SIZE_MULTIPLE, NetConfig, RefinerConfig,
+                              refiner_weights_path, weights_path)
 
 keras = load_keras()  # (quietly: TensorFlow logs start-up lines while it is imported)
 layers, ops = keras.layers, keras.ops
@@ -37,13 +29,20 @@ layers, ops = keras.layers, keras.ops
 __all__ = ["MAX_DELAY", "PRESETS", "SIZE_MULTIPLE", "Networks", "build_refiner", "load_preset", "load_refiner"]
 
 
-@keras.saving.register_keras_serializable(package="vidclean")
-class PixelUnshuffle(layers.Layer):
-    """Space-to-depth: (B, H, W, C) -> (B, H/r, W/r, C*r*r)."""
+class _Rearrange(layers.Layer):
+    """A layer that moves pixels between space and channels by ``factor`` (no weights)."""
 
     def __init__(self, factor: int, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="vidclean")
+class PixelUnshuffle(_Rearrange):
+    """Space-to-depth: (B, H, W, C) -> (B, H/r, W/r, C*r*r)."""
 
     def call(self, x):
         r = self.factor
@@ -57,17 +56,10 @@ class PixelUnshuffle(layers.Layer):
         b, h, w, c = shape
         return (b, None if h is None else h // r, None if w is None else w // r, c * r * r)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
 
 @keras.saving.register_keras_serializable(package="vidclean")
-class PixelShuffle(layers.Layer):
+class PixelShuffle(_Rearrange):
     """Depth-to-space: (B, H, W, C*r*r) -> (B, H*r, W*r, C)."""
-
-    def __init__(self, factor: int, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
 
     def call(self, x):
         r = self.factor
@@ -80,9 +72,6 @@ class PixelShuffle(layers.Layer):
         r = self.factor
         b, h, w, c = shape
         return (b, None if h is None else h * r, None if w is None else w * r, c // (r * r))
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package="vidclean")

@@ -48,7 +48,8 @@ def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (exclude is None or here / d != exclude))
-        found += [here / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS]
+        found += [here / f for f in sorted(files)
+                  if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS]
     return found
 
 

@@ -27,13 +27,7 @@ from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io import atomic
 from vidclean.jobs.file import clean_file
-from vidclean.jobs.segments import (
-    PartMismatch,
-    clean_part,
-    join_parts,
-    part_suffix,
-    plan_parts,
-)
+from vidclean.jobs.segments import PartMismatch, clean_part, join_parts, part_suffix, plan_parts
 from vidclean.options import CleanOptions
 
 INSTALL_HINT = "--ray needs Ray, an optional extra: pip install 'vidclean[ray]'"

@@ -17,12 +17,7 @@ import numpy as np
 from vidclean.core.noise import estimate_clip_sigma
 from vidclean.io.clips import IMAGE_EXTS, VIDEO_EXTS, read_clip, read_image  # noqa: F401 (read_clip: for training)
 from vidclean.presets import MAX_DELAY
-from vidclean.training.noise import (
-    MAX_SIGMA,
-    add_camera_noise,
-    add_gaussian,
-    h264_roundtrip,
-)
+from vidclean.training.noise import MAX_SIGMA, add_camera_noise, add_gaussian, h264_roundtrip
 
 
 def find_clips(root: Path) -> list[Path]:

@@ -27,15 +27,8 @@ from vidclean.core.noise import estimate_clip_sigma
 from vidclean.io.clips import read_clip, read_image
 from vidclean.metrics import psnr
 from vidclean.presets import FORMER, MAX_WINDOW, net_config
-from vidclean.training.data import (
-    CAMERA_READ,
-    CAMERA_SHOT,
-    CRF_RANGE,
-    RECOMPRESSED,
-    ClipBatches,
-    find_clips,
-    find_stills,
-)
+from vidclean.training.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips,
+                                    find_stills)
 from vidclean.training.losses import denoising_loss
 from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
 from vidclean.training.slim import freeze_layers_of, warm_start

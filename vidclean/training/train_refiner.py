@@ -42,13 +42,7 @@ from vidclean.metrics import mean_psnr
 from vidclean.presets import FUSION_FLOW, FUSION_RADIUS, REFINERS, weights_path
 from vidclean.training.data import ClipBatches, find_stills, make_noisy
 from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
-from vidclean.training.train import (
-    VAL_SIGMAS,
-    add_data_arguments,
-    append_log,
-    check_data_arguments,
-    load_clips,
-)
+from vidclean.training.train import VAL_SIGMAS, add_data_arguments, append_log, check_data_arguments, load_clips
 
 CROP_FRAMES = 9  # the network's outputs for 9 frames; the middle 5 have 2 neighbours each side
 KEEP = slice(FUSION_RADIUS, CROP_FRAMES - FUSION_RADIUS)
