@@ -55,7 +55,9 @@ class CleanOptions:
         tile: largest tile side in pixels; None: only frames too large for free memory are tiled.
         precision: "auto" (bfloat16 where the CPU computes in it) or "float32".
         weights: the preset's networks from this weights file instead of the shipped one.
-        codec, crf, pix_fmt: output encoding (None: the writer's defaults, CRF 17, yuv420p).
+        codec: output video codec, an everyday name (h264, h265, vp9, av1, ffv1, prores) or an
+            encoder's; None: the container's usual one (VP9 for .webm, H.264 otherwise).
+        crf, pix_fmt: output quality and pixel format (None: the writer's defaults, CRF 17, yuv420p).
         encoder_preset: x264/x265 speed preset; None: the model preset's (``presets.ENCODER_PRESET``).
         overwrite: replace an existing output (only once the new one is complete).
         strict: any damaged or missing input frame is an error.
@@ -68,7 +70,7 @@ class CleanOptions:
     tile: int | None = None
     precision: str = "auto"
     weights: str | None = None
-    codec: str = "libx264"
+    codec: str | None = None
     crf: int | None = None
     pix_fmt: str | None = None
     encoder_preset: str | None = None

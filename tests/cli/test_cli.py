@@ -1,5 +1,6 @@
 """The command line, end to end on real (small) videos: what a user sees and gets."""
 
+import importlib.util
 import os
 import resource
 import signal
@@ -392,3 +393,28 @@ def test_a_frame_above_1080p_is_cleaned_quietly_and_fused(tmp_path):
     cleaned = read_clip(out)
     assert cleaned.shape == clean.shape
     assert psnr(cleaned, clean) > psnr(noisy, clean) + 2.5  # measured +3.6 (fine foliage)
+
+
+def test_webm_output_needs_no_codec_and_everyday_codec_names_work(tmp_path):
+    src = SAMPLES / "bmx_clean.mp4"
+    for name, codec, expected in (("out.webm", [], "vp9"), ("out.mp4", ["--codec", "h265"], "hevc")):
+        r = vidclean(src, tmp_path / name, "--preset", "fast", "--window", 1, "--no-fusion", "-q", *codec)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        with av.open(str(tmp_path / name)) as container:
+            assert container.streams.video[0].codec_context.name == expected
+            assert sum(1 for _ in container.decode(video=0)) == 32
+
+
+@pytest.mark.parametrize("backend", ["jax_missing", "torch"])
+def test_a_missing_keras_backend_is_one_line(tmp_path, backend):
+    pytest.importorskip("keras")
+    if backend == "torch" and importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here")
+    r = vidclean(SAMPLES / "bmx_clean.mp4", tmp_path / "out.mp4", env={**os.environ, "KERAS_BACKEND": backend})
+    assert_clean_error(r, "Keras", backend)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_output_folder_is_refused_in_one_line(tmp_path):
+    for extra in ([], ["-y"]):
+        assert_clean_error(vidclean(SAMPLES / "bmx_clean.mp4", tmp_path, *extra), "is a folder")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from vidclean.errors import VidcleanError
 from vidclean.io.reader import VideoInfo, open_video
-from vidclean.io.writer import VideoWriter
+from vidclean.io.writer import VideoWriter, encoder_for
 from vidclean.metrics import psnr
 
 
@@ -550,3 +550,36 @@ def test_audio_refused_by_the_muxer_leaves_the_video(tmp_path, mp4_25fps_audio):
     assert writer.notes == ["audio: refused by the muxer (Invalid argument); left out"]
     assert len(read_all(tmp_path / "out.mp4")[1]) == 20
     assert dir_listing(tmp_path) == ["in.mp4", "out.mp4"]
+
+
+@pytest.mark.parametrize("codec, ext, name", [(None, "webm", "vp9"), (None, "mp4", "h264"), (None, "mkv", "h264"),
+                                              ("h265", "mp4", "hevc"), ("hevc", "mkv", "hevc"), ("vp9", "mkv", "vp9"),
+                                              ("av1", "mp4", "av1"), ("prores", "mov", "prores")])
+def test_codec_from_the_container_or_an_everyday_name(tmp_path, mp4_25fps_audio, codec, ext, name):
+    src, _ = mp4_25fps_audio
+    writer = transcode(src, tmp_path / f"out.{ext}", codec=codec)
+    info, frames = read_all(tmp_path / f"out.{ext}")
+    assert len(frames) == 20 and av.Codec(info.codec).canonical_name == name, (writer.codec, info.codec)
+
+
+def test_everyday_names_resolve_to_available_encoders():
+    assert encoder_for(None, ".WEBM") == "libvpx-vp9" and encoder_for(None, ".mov") == "libx264"
+    assert encoder_for("H265", ".mp4") == "libx265" and encoder_for("libx264", ".webm") == "libx264"
+    assert encoder_for("av1", ".mkv") in av.codecs_available
+
+
+@pytest.mark.skipif("hevc_nvenc" not in av.codecs_available or os.path.exists("/dev/nvidia0"),
+                    reason="needs an FFmpeg with NVENC on a machine without an NVIDIA GPU")
+def test_a_hardware_encoder_without_its_hardware_is_one_clear_error(tmp_path, mp4_25fps_audio):
+    src, _ = mp4_25fps_audio
+    with pytest.raises(VidcleanError, match="hevc_nvenc encoder: its hardware"):
+        transcode(src, tmp_path / "out.mp4", codec="hevc_nvenc")
+    assert not [n for n in dir_listing(tmp_path) if n.startswith((".out", "out"))]
+
+
+def test_an_output_that_is_a_folder_is_refused_with_or_without_overwrite(tmp_path, mp4_25fps_audio):
+    src, _ = mp4_25fps_audio
+    (tmp_path / "out.mp4").mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(VidcleanError, match="is a folder"):
+            transcode(src, tmp_path / "out.mp4", overwrite=overwrite)

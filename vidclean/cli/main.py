@@ -40,7 +40,8 @@ examples:
   vidclean noisy.mp4 clean.mp4                  estimate the noise level, window of 5 frames
   vidclean noisy.mp4 clean.mp4 --sigma 25       noise level given by hand (0-255 scale)
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
-  vidclean in.mp4 out.mp4 --codec libx265 --crf 22
+  vidclean in.mp4 out.mp4 --codec h265 --crf 22
+  vidclean in.mp4 out.webm                      VP9 (and Opus audio) for WebM
   vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, and the slowest
   vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
@@ -119,8 +120,9 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
                    help="clean frames in overlapping NxN tiles (default: only frames too large for free memory)")
     p.add_argument("--weights", help=argparse.SUPPRESS)
-    p.add_argument("--codec", default="libx264",
-                   help="output video codec: libx264 (default), libx265, libvpx-vp9, ffv1, ...")
+    p.add_argument("--codec", default=None, metavar="C",
+                   help="output video codec: h264, h265 (hevc), vp9, av1, ffv1 (lossless), prores, or an FFmpeg "
+                        "encoder's name such as libx264 (default: VP9 for .webm, H.264 otherwise)")
     p.add_argument("--crf", type=int, default=None,
                    help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
@@ -372,6 +374,10 @@ def live_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def delegated_main(command: str, rest: list[str]) -> int:
     """Training and benchmarks: their modules parse their own options (Keras loaded quietly first)."""
+    return guarded(lambda: _delegated(command, rest), "", one_signal_thread=False)  # (--processes forks)
+
+
+def _delegated(command: str, rest: list[str]) -> int:
     load_keras()
     if command == "train":
         from vidclean.training.train import main as run

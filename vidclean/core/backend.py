@@ -17,6 +17,8 @@ import tempfile
 import threading
 from contextlib import contextmanager
 
+from vidclean.errors import VidcleanError
+
 # C++ log lines of level INFO or WARNING (I0000 00:00:...) and absl's notice about them
 _CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
 
@@ -37,18 +39,26 @@ def load_keras(threads: int | None = None):
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     sys.stderr.flush()
     saved = os.dup(2)
+    failed = None
     with _signals_held(), tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import keras
+        except Exception as exc:  # noqa: BLE001 - a backend missing or broken: one line, below
+            failed = exc
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
             rest = [line for line in captured.read().splitlines(keepends=True) if not _CHATTER.match(line)]
-            if rest:
+            if rest and failed is None:
                 sys.stderr.buffer.write(b"".join(rest))
                 sys.stderr.flush()
+    if failed is not None:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        cause = (str(failed).strip().splitlines() or [""])[0]
+        raise VidcleanError(f"cannot load Keras with its {backend!r} backend ({type(failed).__name__}: {cause}); "
+                            "install it, or pick another with KERAS_BACKEND=tensorflow|jax|torch") from None
     return keras
 
 

@@ -20,7 +20,30 @@ _CRF_OPTIONS = {
     "libx264": {},
     "libx265": {"x265-params": "log-level=error"},
     "libvpx-vp9": {"b": "0"},  # constant quality needs bitrate 0
+    "libvpx": {"b": "0"},
+    "libsvtav1": {},
+    "libaom-av1": {"b": "0"},
 }
+# Everyday codec names (as ffmpeg users type them) -> the encoders that write them, first available wins.
+CODEC_NAMES = {
+    "h264": ("libx264",), "avc": ("libx264",), "x264": ("libx264",),
+    "h265": ("libx265",), "hevc": ("libx265",), "x265": ("libx265",),
+    "vp9": ("libvpx-vp9",), "vp8": ("libvpx",),
+    "av1": ("libsvtav1", "libaom-av1", "librav1e"),
+    "ffv1": ("ffv1",), "prores": ("prores_ks", "prores"),
+}
+# The codec an output gets when none is named, by its extension (others: H.264)
+_CONTAINER_CODEC = {".webm": "vp9"}
+# Encoders that need a device of their own (a GPU's or an SoC's encoder)
+_HARDWARE_ENCODERS = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m", "_mf", "_vulkan")
+
+
+def encoder_for(codec: str | None, ext: str) -> str:
+    """The encoder to write ``codec`` with (an everyday name such as h265, or an encoder's own
+    name), or with none named, the container's usual one (VP9 for .webm, H.264 otherwise)."""
+    name = (codec or _CONTAINER_CODEC.get(ext.lower(), "h264")).lower()
+    choices = CODEC_NAMES.get(name, (name,))
+    return next((c for c in choices if c in av.codecs_available), choices[0])
 # Encoders with x264's speed presets (ultrafast ... veryslow): fewer searches, bigger files.
 SPEED_PRESET_CODECS = ("libx264", "libx265")
 SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -44,6 +67,7 @@ class VideoWriter:
 
     Use as a context manager: close() on success, abort() on any exception
     (KeyboardInterrupt included). `notes` lists what was changed on the way.
+    `codec` is an encoder or an everyday codec name (`encoder_for`; None: the container's usual one).
     `speed` is the x264/x265 speed preset (`SPEED_PRESETS`; None: the encoder's own, medium).
     With `template` (a video stream of an encoded file) nothing is encoded: `write_packet` takes
     that stream's packets as they are (a stream copy; vidclean.jobs.segments joins parts this way).
@@ -54,7 +78,7 @@ class VideoWriter:
         path: str | os.PathLike,
         info: VideoInfo,
         *,
-        codec: str = "libx264",
+        codec: str | None = None,
         crf: int | None = 17,
         pix_fmt: str | None = None,
         speed: str | None = None,
@@ -76,14 +100,21 @@ class VideoWriter:
         for source in (info.path, copy_audio_from):
             if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
                 raise VidcleanError(f"{path}: output would overwrite the input file")
+        if os.path.isdir(path):
+            raise VidcleanError(f"{path}: is a folder; the output must be a file name (e.g. {os.path.join(path, 'out.mp4')})")
         if os.path.exists(path) and not overwrite:
             raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
-        if os.path.isdir(path):
-            raise VidcleanError(f"{path}: is a directory")
         folder, name = os.path.split(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise VidcleanError(f"{path}: output directory {folder} does not exist")
         ext = os.path.splitext(name)[1]
+        codec = encoder_for(codec, ext)
+        if template is None and codec not in av.codecs_available:
+            raise VidcleanError(f"{path}: no encoder {codec!r} in this FFmpeg build (everyday names: "
+                                f"{', '.join(CODEC_NAMES)})")
+        self.codec = codec
+        if codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings on stderr unless told errors only
         self.tmp_path = partial_path(path)
 
         try:
@@ -101,7 +132,9 @@ class VideoWriter:
                 raise VidcleanError(f"{path}: cannot {what} ({reason(exc)})") from None
             raise
         # Create the temp file and open the encoders now, so such errors come before any work.
-        self._guard(self._out.start_encoding, "cannot start writing")
+        hardware = template is None and codec.endswith(_HARDWARE_ENCODERS)
+        self._guard(self._out.start_encoding, f"cannot start the {codec} encoder: its hardware (or driver) is not "
+                    "available here" if hardware else "cannot start writing")
 
     # -- setup ---------------------------------------------------------------
 

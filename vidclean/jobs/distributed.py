@@ -26,6 +26,7 @@ import cv2
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io import atomic
+from vidclean.io.writer import encoder_for
 from vidclean.jobs.file import clean_file
 from vidclean.jobs.segments import PartMismatch, clean_part, join_parts, part_suffix, plan_parts
 from vidclean.options import CleanOptions
@@ -99,6 +100,7 @@ class FileJob:
     results: dict = field(default_factory=dict)  # part index -> (part file, frames, sigma sum)
     folder: tempfile.TemporaryDirectory | None = None  # where the part files wait, beside the output
     counted: int = 0  # frames shown on the progress bar
+    codec: str = ""  # the encoder of its output (and parts), from its extension when none is named
 
     def discard_parts(self) -> None:
         """Removes the part files and forgets the parts' results."""
@@ -150,7 +152,7 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
         drop(job)
 
     for entry in todo:
-        job = FileJob(entry, time.time())
+        job = FileJob(entry, time.time(), codec=encoder_for(options.codec, entry.dst.suffix))
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
         parts = None if options.strict else plan_parts(entry.src, segment_frames, options.window,
                                                        options.sigma is None, options.fusion_radius)
@@ -159,7 +161,7 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
         else:
             job.parts = parts
             for part in parts:
-                pending[part_task.remote(str(entry.src), part, options)] = (job, part.index)
+                pending[part_task.remote(str(entry.src), part, replace(options, codec=job.codec))] = (job, part.index)
 
     while pending:
         [ref], _ = ray.wait(list(pending), num_returns=1)
@@ -187,7 +189,7 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
                 continue
             if job.folder is None:
                 job.folder = tempfile.TemporaryDirectory(prefix=f".{entry.dst.stem}.parts-", dir=entry.dst.parent)
-            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(options.codec)}")
+            path = os.path.join(job.folder.name, f"{index:05d}{part_suffix(job.codec)}")
             Path(path).write_bytes(data)
             del data
             job.results[index] = (path, frames, sigma)
