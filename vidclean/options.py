@@ -59,6 +59,7 @@ class CleanOptions:
             encoder's; None: the container's usual one (VP9 for .webm, H.264 otherwise).
         crf, pix_fmt: output quality and pixel format (None: the writer's defaults, CRF 17, yuv420p).
         encoder_preset: x264/x265 speed preset; None: the model preset's (``presets.ENCODER_PRESET``).
+        format: with ``dst`` "-" (standard output), the stream's format: y4m (default), nut or matroska.
         overwrite: replace an existing output (only once the new one is complete).
         strict: any damaged or missing input frame is an error.
     """
@@ -74,6 +75,7 @@ class CleanOptions:
     crf: int | None = None
     pix_fmt: str | None = None
     encoder_preset: str | None = None
+    format: str | None = None
     overwrite: bool = False
     strict: bool = False
 

@@ -24,7 +24,7 @@ from vidclean import __version__
 from vidclean.cli.signals import guarded, leave, raise_if_signalled
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
-from vidclean.io.writer import SPEED_PRESETS
+from vidclean.io.writer import PIPE_FORMATS, SPEED_PRESETS, OutputClosed
 from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
 from vidclean.jobs.file import clean_file
 from vidclean.options import MIN_TILE, CleanOptions, LiveOptions, live_default_preset
@@ -42,6 +42,7 @@ examples:
   vidclean in.mov out.mkv --codec ffv1 -y       lossless RGB output, overwrite if it exists
   vidclean in.mp4 out.mp4 --codec h265 --crf 22
   vidclean in.mp4 out.webm                      VP9 (and Opus audio) for WebM
+  ffmpeg -i in.mov -f yuv4mpegpipe - | vidclean - - | ffmpeg -i - out.mp4     between two ffmpeg commands
   vidclean in.mp4 out.mp4 --preset quality      the best quality shipped, and the slowest
   vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
@@ -144,7 +145,7 @@ def clean_options(args: argparse.Namespace) -> CleanOptions:
     return CleanOptions(preset=args.preset, window=args.window, sigma=args.sigma, fusion=not args.no_fusion,
                         tile=args.tile, precision=args.precision, weights=args.weights, codec=args.codec,
                         crf=args.crf, pix_fmt=args.pix_fmt, encoder_preset=args.encoder_preset,
-                        overwrite=args.overwrite, strict=args.strict)
+                        overwrite=args.overwrite, strict=args.strict, format=getattr(args, "format", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,9 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="clean one video (the default: vidclean INPUT OUTPUT)",
                            description="Clean one video: decode, denoise, encode; the output appears when complete.",
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    clean.add_argument("input", help="video file to clean (any container/codec FFmpeg reads)")
-    clean.add_argument("output", help="cleaned video; the container follows the extension")
+    clean.add_argument("input", help="video file to clean (any container/codec FFmpeg reads), or - for a stream "
+                                     "on standard input (y4m, NUT, Matroska)")
+    clean.add_argument("output", help="cleaned video; the container follows the extension; - for a stream on "
+                                      "standard output (see --format)")
     add_cleaning_options(clean)
+    clean.add_argument("--format", choices=sorted(PIPE_FORMATS), default=None,
+                       help="with - as OUTPUT: the stream's format (default: y4m, raw frames; nut: raw frames "
+                            "with audio; matroska: lossless FFV1)")
 
     batch = sub.add_parser("batch", usage="vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]",
                            help="clean every video under a folder", epilog=BATCH_EXAMPLES,
@@ -300,6 +306,8 @@ def denoise_file(args: argparse.Namespace) -> None:
 
     try:
         result = clean_file(args.input, args.output, options, progress)
+    except OutputClosed:  # the program reading our standard output stopped: nothing to say
+        return
     finally:
         for bar in bars:
             bar.close()

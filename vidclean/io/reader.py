@@ -30,6 +30,7 @@ from vidclean.errors import VidcleanError, reason
 # Consecutive unreadable packets after which the rest of a file is given up.
 _MAX_CONSECUTIVE_ERRORS = 100
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # rtsp://, http://, ... : not a local path
+STDIO = "-"  # as a path: standard input (reading) or standard output (writing)
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,14 @@ class PyAVStream(VideoStream):
         from the keyframe before it; ``frames_lost`` then counts no frames missing at the end."""
         self._path = path = os.fspath(path)
         self._start_pts = start_pts
-        if not _URL.match(path):
+        if path != STDIO and not _URL.match(path):
             _check_input_path(path)
         self.frames_lost = 0
         self._index = 0
         self._first = self._frames = None
         try:
-            self._container = av.open(path, metadata_errors="ignore")
+            # "-": standard input, a stream such as yuv4mpegpipe, NUT or Matroska (FFmpeg's pipe:0)
+            self._container = av.open("pipe:0" if path == STDIO else path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise VidcleanError(f"{path}: not a readable video file ({reason(exc)})") from None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import numpy as np
 
 from vidclean.errors import VidcleanError, reason
 from vidclean.io.atomic import commit, discard, partial_path
-from vidclean.io.reader import VideoInfo
+from vidclean.io.reader import STDIO, VideoInfo
 from vidclean.presets import is_large_frame
 
 # Options that make each encoder take `crf` as its quality setting (and stay quiet).
@@ -33,7 +34,10 @@ CODEC_NAMES = {
     "ffv1": ("ffv1",), "prores": ("prores_ks", "prores"),
 }
 # The codec an output gets when none is named, by its extension (others: H.264)
-_CONTAINER_CODEC = {".webm": "vp9"}
+_CONTAINER_CODEC = {".webm": "vp9", ".y4m": "rawvideo", ".nut": "rawvideo"}
+# Streams written to standard output ("-"): --format -> (FFmpeg muxer, the extension it stands for, codec)
+PIPE_FORMATS = {"y4m": ("yuv4mpegpipe", ".y4m", "rawvideo"), "nut": ("nut", ".nut", "rawvideo"),
+                "matroska": ("matroska", ".mkv", "ffv1")}
 # Encoders that need a device of their own (a GPU's or an SoC's encoder)
 _HARDWARE_ENCODERS = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m", "_mf", "_vulkan")
 
@@ -62,6 +66,10 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+class OutputClosed(VidcleanError):
+    """The program reading the stream on standard output has closed it (a broken pipe)."""
+
+
 class VideoWriter:
     """Encode RGB frames to `path`, keeping the size, rate, timestamps and rotation of `info`.
 
@@ -69,6 +77,8 @@ class VideoWriter:
     (KeyboardInterrupt included). `notes` lists what was changed on the way.
     `codec` is an encoder or an everyday codec name (`encoder_for`; None: the container's usual one).
     `speed` is the x264/x265 speed preset (`SPEED_PRESETS`; None: the encoder's own, medium).
+    A `path` of "-" streams to standard output in `format` (`PIPE_FORMATS`, y4m by default): nothing
+    can be taken back there, so an error stops the stream where it is.
     With `template` (a video stream of an encoded file) nothing is encoded: `write_packet` takes
     that stream's packets as they are (a stream copy; vidclean.jobs.segments joins parts this way).
     """
@@ -85,6 +95,7 @@ class VideoWriter:
         copy_audio_from: str | os.PathLike | None = None,
         overwrite: bool = False,
         template: av.video.stream.VideoStream | None = None,
+        format: str | None = None,
     ):
         self.path = path = os.fspath(path)
         self.info = info
@@ -97,6 +108,12 @@ class VideoWriter:
         self._moved = 0  # frames whose timestamp was out of order and moved later
         self.tmp_path = None
 
+        self.pipe = path == STDIO
+        if self.pipe:
+            self._open_pipe(format or "y4m", codec, crf, pix_fmt, speed, copy_audio_from)
+            return
+        if format is not None:
+            raise VidcleanError(f"{path}: --format is for a stream to standard output (-); a file's follows its extension")
         for source in (info.path, copy_audio_from):
             if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
                 raise VidcleanError(f"{path}: output would overwrite the input file")
@@ -137,6 +154,26 @@ class VideoWriter:
                     "available here" if hardware else "cannot start writing")
 
     # -- setup ---------------------------------------------------------------
+
+    def _open_pipe(self, format: str, codec: str | None, crf, pix_fmt, speed, copy_audio_from) -> None:
+        """Standard output as a stream of ``format`` (y4m, nut, matroska), started at once."""
+        if format not in PIPE_FORMATS:
+            raise VidcleanError(f"-: unknown --format {format!r} (choose from {', '.join(PIPE_FORMATS)})")
+        muxer, ext, default_codec = PIPE_FORMATS[format]
+        self.codec = codec = encoder_for(codec or default_codec, ext)
+        try:
+            self._out = av.open("pipe:1", "w", format=muxer)
+            self._video = self._add_video(codec, crf, pix_fmt, speed)
+            if copy_audio_from is not None and muxer == "yuv4mpegpipe":
+                self.notes.append("audio: a y4m stream holds no audio; left out")
+            elif copy_audio_from is not None:
+                self._add_audio(os.fspath(copy_audio_from), ext)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, (av.FFmpegError, OSError, ValueError)):
+                raise VidcleanError(f"-: cannot encode {codec} as {format} ({reason(exc)})") from None
+            raise
+        self._guard(self._out.start_encoding, "cannot start writing")
 
     def _add_video(self, codec: str, crf: int | None, pix_fmt: str | None, speed: str | None):
         info = self.info
@@ -391,6 +428,8 @@ class VideoWriter:
             step()
         except BaseException as exc:
             self.abort()
+            if self.pipe and (isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE):
+                raise OutputClosed("-: the reader of standard output has gone") from None
             if isinstance(exc, (av.FFmpegError, OSError)):
                 raise VidcleanError(f"{self.path}: {failure} ({reason(exc)})") from None
             raise
@@ -406,7 +445,8 @@ class VideoWriter:
             self._mux_audio(None)
             self._out.close()
             self._close_inputs()
-            commit(self.tmp_path, self.path)
+            if not self.pipe:
+                commit(self.tmp_path, self.path)
 
         self._guard(finish)
         self._out = None

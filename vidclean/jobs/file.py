@@ -17,7 +17,7 @@ import av
 
 from vidclean.core.pipeline import Behind
 from vidclean.errors import VidcleanError
-from vidclean.io.reader import Frame, open_video
+from vidclean.io.reader import STDIO, Frame, open_video
 from vidclean.io.writer import VideoWriter
 from vidclean.options import CleanOptions
 from vidclean.presets import is_large_frame
@@ -71,7 +71,7 @@ def writer_for(dst: str, info, options: CleanOptions, **kwargs) -> VideoWriter:
     """The VideoWriter of ``options``' encoding (CRF, pixel format, speed preset) for ``info``'s video."""
     quality = {} if options.crf is None else {"crf": options.crf}  # the writer's default: CRF 17
     return VideoWriter(dst, info, codec=options.codec, pix_fmt=options.pix_fmt, speed=options.encoder_speed,
-                       **quality, **kwargs)
+                       format=options.format, **quality, **kwargs)
 
 
 Progress = Callable[[int, "int | None", float], object]
@@ -89,7 +89,8 @@ def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | N
     start = time.time()
     with open_video(src) as stream:
         info = stream.info
-        with writer_for(dst, info, options, copy_audio_from=src if info.audio_streams else None,
+        piped_audio = bool(info.audio_streams) and src == STDIO  # standard input cannot be read twice
+        with writer_for(dst, info, options, copy_audio_from=src if info.audio_streams and not piped_audio else None,
                         overwrite=options.overwrite) as writer:
             denoiser = denoiser or options.denoiser()  # the model loads after the checks
             done = [0]
@@ -103,6 +104,8 @@ def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | N
             if denoise_stream(denoiser, frames, writer, on_frame=on_frame) == 0:
                 raise VidcleanError(f"{src}: no frame could be decoded")
         notes = list(writer.notes)
+    if piped_audio:
+        notes.append("audio from standard input is not kept")
     if stream.frames_lost:
         notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
     if any(c.is_alpha for c in av.VideoFormat(info.pix_fmt).components):
