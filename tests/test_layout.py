@@ -91,4 +91,4 @@ def test_one_stream_loop_and_one_atomic_write():
     assert renames == ["vidclean.io.atomic"]
     loops = sorted(m for m, text in sources.items() if m.startswith("vidclean.jobs") and ".run(" in text
                    and "Behind(" in text)
-    assert loops == ["vidclean.jobs.file"]
+    assert loops == ["vidclean.jobs.stream"]

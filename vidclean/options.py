@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("auto", "float32")
 MIN_TILE = 128  # smallest --tile: below it the tiles' overlap is most of each tile
+PART_FRAMES = 256  # frames per resumable part of a long file: about what a stop can cost
 
 
 def _check_model(preset: str, window: int, sigma: float | None, tile: int | None, precision: str) -> None:
@@ -62,6 +63,8 @@ class CleanOptions:
         format: with ``dst`` "-" (standard output), the stream's format: y4m (default), nut or matroska.
         overwrite: replace an existing output (only once the new one is complete).
         strict: any damaged or missing input frame is an error.
+        part_frames: a long file is cleaned in parts of about this many frames, kept beside the
+            output until joined, so that a run stopped on the way can continue; 0: in one pass.
     """
 
     preset: str = "balanced"
@@ -78,10 +81,13 @@ class CleanOptions:
     format: str | None = None
     overwrite: bool = False
     strict: bool = False
+    part_frames: int = PART_FRAMES
 
     def __post_init__(self):
         object.__setattr__(self, "sigma", _sigma(self.sigma))
         _check_model(self.preset, self.window, self.sigma, self.tile, self.precision)
+        if self.part_frames < 0:
+            raise VidcleanError(f"part_frames must be 0 (one pass) or more, got {self.part_frames}")
 
     @property
     def encoder_speed(self) -> str | None:

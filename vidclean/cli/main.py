@@ -27,7 +27,8 @@ from vidclean.errors import VidcleanError
 from vidclean.io.writer import PIPE_FORMATS, SPEED_PRESETS, OutputClosed
 from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
 from vidclean.jobs.file import clean_file
-from vidclean.options import MIN_TILE, CleanOptions, LiveOptions, live_default_preset
+from vidclean.jobs.resume import parts_folder
+from vidclean.options import MIN_TILE, PART_FRAMES, CleanOptions, LiveOptions, live_default_preset
 from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
 
 USAGE = """vidclean [clean] INPUT OUTPUT [options] [-y]
@@ -136,6 +137,10 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
                         "bfloat16 (AMX or AVX-512 BF16); float32: always float32")
     p.add_argument("--strict", action="store_true",
                    help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
+    p.add_argument("--part-frames", type=_count, default=PART_FRAMES, metavar="N",
+                   help="a long file is cleaned in parts of about N frames, kept beside the output until joined: "
+                        "a run that was stopped continues where it was when run again (default: %(default)s; "
+                        "0: in one pass)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace outputs that exist")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
@@ -145,7 +150,8 @@ def clean_options(args: argparse.Namespace) -> CleanOptions:
     return CleanOptions(preset=args.preset, window=args.window, sigma=args.sigma, fusion=not args.no_fusion,
                         tile=args.tile, precision=args.precision, weights=args.weights, codec=args.codec,
                         crf=args.crf, pix_fmt=args.pix_fmt, encoder_preset=args.encoder_preset,
-                        overwrite=args.overwrite, strict=args.strict, format=getattr(args, "format", None))
+                        overwrite=args.overwrite, strict=args.strict, format=getattr(args, "format", None),
+                        part_frames=args.part_frames)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,6 +282,16 @@ def _extension(value: str) -> str:
     return ext
 
 
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}")
+    return number
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -300,7 +316,7 @@ def denoise_file(args: argparse.Namespace) -> None:
         raise_if_signalled()
         if not bars:
             bars.append(_bar(total, args.quiet))
-        bars[0].update()
+        bars[0].update(done - bars[0].n)  # (a continued run starts with an earlier run's frames)
         if args.sigma is None:
             bars[0].set_postfix(sigma=f"{sigma:.1f}", refresh=False)
 
@@ -417,7 +433,12 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(args, parser)
     if args.command == "batch":
         return guarded(lambda: batch_main(args), "", one_signal_thread=not args.ray)
-    return guarded(lambda: denoise_file(args), "; no output written")
+    def aftermath() -> str:
+        kept = args.output != "-" and parts_folder(args.output).is_dir()
+        return "; no output written" + ("; its finished parts are kept: run the same command to continue"
+                                        if kept else "")
+
+    return guarded(lambda: denoise_file(args), aftermath)
 
 
 def entry() -> None:

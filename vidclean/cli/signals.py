@@ -22,8 +22,10 @@ class Terminated(BaseException):
     (TensorFlow's import machinery does) lets it through."""
 
 
-def guarded(job: Callable[[], int | None], aftermath: str, one_signal_thread: bool = True) -> int:
+def guarded(job: Callable[[], int | None], aftermath: str | Callable[[], str],
+            one_signal_thread: bool = True) -> int:
     """Runs ``job()``, turning what a user may cause into one line on stderr and an exit status.
+    ``aftermath`` ends the line of a job stopped by a signal (a function: asked then).
     ``one_signal_thread``: with ``signals_through_one_thread``; not for a job that starts other
     processes (Ray's), which would inherit the blocked signals."""
     _received.clear()
@@ -85,9 +87,10 @@ def signals_through_one_thread():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _stopped(signum: int, aftermath: str) -> int:
+def _stopped(signum: int, aftermath: str | Callable[[], str]) -> int:
     """The one line and exit status for a job stopped by SIGINT (130) or SIGTERM (143)."""
     interrupted = signum == signal.SIGINT
+    aftermath = aftermath() if callable(aftermath) else aftermath
     print(f"vidclean: {'interrupted' if interrupted else 'terminated'}{aftermath}", file=sys.stderr)
     return 130 if interrupted else 143
 

@@ -128,9 +128,9 @@ def run_batch(entries: list[Entry], options: CleanOptions, *, ray: str | None = 
         progress.file(i + 1, len(todo))
         done = [0]
 
-        def count(n, file_total, sigma):
+        def count(n, file_total, sigma):  # (n jumps past an earlier run's frames when a file continues)
+            progress.frames(n - done[0])
             done[0] = n
-            progress.frames(1)
 
         try:
             entry.dst.parent.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,8 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
     ray = import_ray()
     connect(ray, address)
     overwrite = options.overwrite
-    options = replace(options, overwrite=True)  # a task writes into a folder of its own
+    # a task writes into a folder of its own, and a task whose worker dies is run again whole
+    options = replace(options, overwrite=True, part_frames=0)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     settings = dict(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)
     part_task = ray.remote(clean_part_task).options(**settings)

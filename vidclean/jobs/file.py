@@ -9,18 +9,17 @@ the one loop every job uses); the output appears only once it is complete.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from contextlib import closing
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import av
 
-from vidclean.core.pipeline import Behind
 from vidclean.errors import VidcleanError
-from vidclean.io.reader import STDIO, Frame, open_video
-from vidclean.io.writer import VideoWriter
+from vidclean.io.reader import STDIO, open_video
+from vidclean.jobs.resume import clean_in_parts, discard_parts
+from vidclean.jobs.segments import PartMismatch, plan_parts
+from vidclean.jobs.stream import denoise_stream, writer_for
 from vidclean.options import CleanOptions
-from vidclean.presets import is_large_frame
 
 
 @dataclass
@@ -40,46 +39,16 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
 
 
-def denoise_stream(denoiser, frames: Iterable[Frame], writer: VideoWriter, *, first: int = 0,
-                   emit_from: int | None = None, limit: int | None = None,
-                   on_frame: Callable[[], object] | None = None) -> int:
-    """Cleans ``frames`` into ``writer`` (encoding on a thread behind the model); returns the count.
-
-    Args:
-        first, emit_from: as ``Denoiser.run`` takes them (a part of a video: vidclean.jobs.segments).
-        limit: stop after this many frames written (None: all).
-        on_frame: called after each frame is handed to the encoder.
-    """
-    info = writer.info
-    behind = 1 if is_large_frame(info.width * info.height) else 4  # frames waiting to be encoded
-    count = 0
-    # closing the run stops its reading thread before the input is closed, whatever happens;
-    # the frames' own pixels are not needed back, only their timestamps
-    with closing(denoiser.run(frames, pixels=False, first=first, emit_from=emit_from)) as cleaned, \
-            Behind(writer.write, behind) as write:
-        for frame, clean in cleaned:
-            write(clean, frame.pts)
-            count += 1
-            if on_frame is not None:
-                on_frame()
-            if count == limit:
-                break
-    return count
-
-
-def writer_for(dst: str, info, options: CleanOptions, **kwargs) -> VideoWriter:
-    """The VideoWriter of ``options``' encoding (CRF, pixel format, speed preset) for ``info``'s video."""
-    quality = {} if options.crf is None else {"crf": options.crf}  # the writer's default: CRF 17
-    return VideoWriter(dst, info, codec=options.codec, pix_fmt=options.pix_fmt, speed=options.encoder_speed,
-                       format=options.format, **quality, **kwargs)
-
-
 Progress = Callable[[int, "int | None", float], object]
 
 
 def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | None = None,
                denoiser=None) -> FileResult:
     """Cleans ``src`` into ``dst``; VidcleanError for what a user may cause (nothing written then).
+
+    A file of at least two parts (``options.part_frames``) in a container that seeks exactly is
+    cleaned in parts kept beside the output (vidclean.jobs.resume), so that a run stopped on the
+    way can be continued by running it again; others in one pass.
 
     Args:
         progress: called after each frame with (frames done, the file's frame count as its header
@@ -92,25 +61,55 @@ def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | N
         piped_audio = bool(info.audio_streams) and src == STDIO  # standard input cannot be read twice
         with writer_for(dst, info, options, copy_audio_from=src if info.audio_streams and not piped_audio else None,
                         overwrite=options.overwrite) as writer:
-            denoiser = denoiser or options.denoiser()  # the model loads after the checks
-            done = [0]
+            parts = _resumable_plan(src, dst, options)
+            if parts is not None:
+                writer.abort()  # it checked the output; the parts are written beside it, then joined
+            done = [0]  # frames in the output so far (an earlier run's included)
+            made = []
 
-            def on_frame():
+            def make():  # the networks load after the checks, and only if a frame is left to clean
+                if not made:
+                    made.append(denoiser or options.denoiser())
+                return made[0]
+
+            def on_frame(sigma: float):
                 done[0] += 1
                 if progress is not None:
-                    progress(done[0], info.frame_count, denoiser.last_sigma)
+                    progress(done[0], info.frame_count, sigma)
 
-            frames = _intact(stream, src) if options.strict else stream
-            if denoise_stream(denoiser, frames, writer, on_frame=on_frame) == 0:
-                raise VidcleanError(f"{src}: no frame could be decoded")
-        notes = list(writer.notes)
+            if parts is None:
+                run_denoiser = make()
+                frames = _intact(stream, src) if options.strict else stream
+                counted = lambda: on_frame(run_denoiser.last_sigma)  # noqa: E731
+                if denoise_stream(run_denoiser, frames, writer, on_frame=counted) == 0:
+                    raise VidcleanError(f"{src}: no frame could be decoded")
+                count, sigma = done[0], run_denoiser.mean_sigma
+        notes = list(writer.notes) if parts is None else []
+    if parts is not None:
+        def resumed(earlier: int):
+            done[0] = earlier
+
+        try:
+            count, sigma_total, notes = clean_in_parts(src, dst, options, parts, writer.codec, make, on_frame, resumed)
+        except PartMismatch:  # a seek that did not land where planned (a damaged file): in one pass
+            discard_parts(dst)
+            return clean_file(src, dst, replace(options, part_frames=0), progress, denoiser)
+        sigma = sigma_total / max(count, 1)
     if piped_audio:
         notes.append("audio from standard input is not kept")
     if stream.frames_lost:
         notes.append(f"{stream.frames_lost} frame(s) damaged or missing in the input: skipped")
     if any(c.is_alpha for c in av.VideoFormat(info.pix_fmt).components):
         notes.append(f"the input's alpha channel ({info.pix_fmt}) is not kept: the output is opaque")
-    return FileResult(done[0], time.time() - start, denoiser.mean_sigma, notes)
+    return FileResult(count, time.time() - start, sigma, notes)
+
+
+def _resumable_plan(src: str, dst: str, options: CleanOptions):
+    """The parts to clean ``src`` in (resumably), or None for one pass: a stream (standard input or
+    output), --strict (it counts frames missing at the end of one read), or a file too short."""
+    if not options.part_frames or STDIO in (src, dst) or options.strict:
+        return None
+    return plan_parts(src, options.part_frames, options.window, options.sigma is None, options.fusion_radius)
 
 
 def clean_video(src, dst, *, progress: Progress | None = None, **options) -> FileResult:

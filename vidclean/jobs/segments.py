@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import av
@@ -30,7 +31,7 @@ import av
 from vidclean.errors import VidcleanError
 from vidclean.io.reader import open_video
 from vidclean.io.writer import VideoWriter
-from vidclean.jobs.file import denoise_stream, writer_for
+from vidclean.jobs.stream import denoise_stream, writer_for
 from vidclean.options import CleanOptions
 from vidclean.presets import SIGMA_HISTORY, STATE_PERIOD, STATE_WARMUP, check_window
 
@@ -137,9 +138,10 @@ def _frames_of(stream, part: Part):
         raise PartMismatch(f"{stream.info.path}: the file ended before frame {i + 1} of part {part.index}")
 
 
-def clean_part(src: str, part: Part, denoiser, options: CleanOptions, dst: str) -> tuple[int, float]:
+def clean_part(src: str, part: Part, denoiser, options: CleanOptions, dst: str,
+               on_frame: Callable[[], object] | None = None) -> tuple[int, float]:
     """Cleans ``part`` of ``src`` into ``dst`` (named with ``part_suffix``, video only); returns (frames, sum of
-    the noise levels used), for the file's mean."""
+    the noise levels used), for the file's mean. ``on_frame`` is called after each frame."""
     start_pts = part.timestamps[0] if part.read_from else None
     try:
         stream = open_video(src, start_pts=start_pts)
@@ -148,7 +150,7 @@ def clean_part(src: str, part: Part, denoiser, options: CleanOptions, dst: str) 
     with stream:
         with writer_for(dst, stream.info, options, overwrite=True) as writer:
             count = denoise_stream(denoiser, _frames_of(stream, part), writer, first=part.read_from,
-                                   emit_from=part.start, limit=part.frames)
+                                   emit_from=part.start, limit=part.frames, on_frame=on_frame)
         if count != part.frames:
             raise PartMismatch(f"{src}: part {part.index} gave {count} of {part.frames} frames")
     return count, denoiser.sigma_total
