@@ -285,9 +285,10 @@ def test_output_directory_is_a_file(tmp_path, info):
     refused(tmp_path / "file" / "out.mp4", info, "does not exist")
 
 
-def test_destination_is_a_directory(tmp_path, info):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_destination_is_a_directory(tmp_path, info, overwrite):
     (tmp_path / "out.mp4").mkdir()
-    refused(tmp_path / "out.mp4", info, "directory", overwrite=True)
+    refused(tmp_path / "out.mp4", info, "is a folder", overwrite=overwrite)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
@@ -575,11 +576,3 @@ def test_a_hardware_encoder_without_its_hardware_is_one_clear_error(tmp_path, mp
     with pytest.raises(VidcleanError, match="hevc_nvenc encoder: its hardware"):
         transcode(src, tmp_path / "out.mp4", codec="hevc_nvenc")
     assert not [n for n in dir_listing(tmp_path) if n.startswith((".out", "out"))]
-
-
-def test_an_output_that_is_a_folder_is_refused_with_or_without_overwrite(tmp_path, mp4_25fps_audio):
-    src, _ = mp4_25fps_audio
-    (tmp_path / "out.mp4").mkdir()
-    for overwrite in (False, True):
-        with pytest.raises(VidcleanError, match="is a folder"):
-            transcode(src, tmp_path / "out.mp4", overwrite=overwrite)

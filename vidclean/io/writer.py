@@ -118,7 +118,7 @@ class VideoWriter:
             if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
                 raise VidcleanError(f"{path}: output would overwrite the input file")
         if os.path.isdir(path):
-            raise VidcleanError(f"{path}: is a folder; the output must be a file name (e.g. {os.path.join(path, 'out.mp4')})")
+            raise VidcleanError(f"{path}: is a folder; the output must be a file name with a video extension")
         if os.path.exists(path) and not overwrite:
             raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
         folder, name = os.path.split(os.path.abspath(path))
