@@ -31,7 +31,7 @@ common="--clips $D/train --stills $D/stills --val $D/val --batch 32 --steps ${ST
 train() {  # name, then vidclean train's arguments
   local name=$1; shift
   rm -rf "/tmp/runs/$name"  # a fresh run from --init, never a resumed one
-  timeout ${TRAIN_SECONDS:-480} $PY -m vidclean.train --out "/tmp/runs/$name" $common "$@" > "$OUT/$name.log" 2>&1
+  timeout ${TRAIN_SECONDS:-480} $PY -m vidclean.training.train --out "/tmp/runs/$name" $common "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   (cd "/tmp/runs/$name" && tar cf "$OUT/$name.tar" best.weights.h5 checkpoint/model.weights.h5 log.csv state.json args.json)
   return $rc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from vidclean._version import __version__
 
 # public name -> the module that defines it (imported when the name is first used)
 _EXPORTS = {

@@ -99,3 +99,38 @@ def test_an_interrupted_job_says_its_parts_are_kept(long_video, tmp_path):
     assert proc.wait(timeout=120) == 130
     assert "its finished parts are kept: run the same command to continue" in proc.stderr.read()
     assert not out.exists()
+
+
+def test_what_is_cleaned_in_one_pass(long_video, tmp_path):
+    """A variable frame rate (its parts may not join by stream copy), a URL, --strict, a short file
+    and part_frames 0 are cleaned in one pass; a long file at a constant rate in parts."""
+    from vidclean.jobs.file import _resumable_plan
+    from vidclean.options import CleanOptions
+
+    vfr = tmp_path / "vfr.mkv"
+    pts = np.cumsum([0] + [(30, 40, 100)[i % 3] for i in range(N - 1)]).tolist()
+    make_video(vfr, N, 32, 24, pts=pts)
+    options = CleanOptions(part_frames=32)
+    assert len(_resumable_plan(str(long_video), str(tmp_path / "o.mkv"), options)) > 2
+    assert _resumable_plan(str(vfr), str(tmp_path / "o.mkv"), options) is None
+    assert _resumable_plan(f"file://{long_video}", str(tmp_path / "o.mkv"), options) is None
+    assert _resumable_plan(str(long_video), str(tmp_path / "o.mkv"), CleanOptions(part_frames=32, strict=True)) is None
+    assert _resumable_plan(str(long_video), str(tmp_path / "o.mkv"), CleanOptions(part_frames=0)) is None
+    assert _resumable_plan(str(long_video), "-", options) is None
+    assert _resumable_plan(str(long_video), str(tmp_path / "o.mkv"), CleanOptions(part_frames=256)) is None  # < 2 parts
+
+
+def test_parts_that_do_not_join_give_way_to_one_pass(long_video, whole, tmp_path, monkeypatch):
+    import vidclean.jobs.resume as resume
+    from vidclean.errors import VidcleanError
+    from vidclean.jobs.file import clean_file
+    from vidclean.options import CleanOptions
+
+    def refuse(*args, **kwargs):
+        raise VidcleanError("out.mkv: writing failed (Invalid argument)")
+
+    monkeypatch.setattr(resume, "join_parts", refuse)
+    out = tmp_path / "clean.mkv"
+    result = clean_file(str(long_video), str(out), CleanOptions(codec="ffv1", preset="fast", part_frames=32))
+    assert result.frames == N and all(np.array_equal(a, b) for a, b in zip(frames(out), whole))
+    assert not parts_folder(out).exists()

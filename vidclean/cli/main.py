@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vidclean import __version__
+from vidclean._version import __version__
 from vidclean.cli.signals import guarded, leave, raise_if_signalled
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
@@ -57,6 +57,7 @@ examples:
 # subcommands whose options their own modules parse (training and benchmarks)
 DELEGATED = ("train", "train-refiner", "bench")
 COMMANDS = ("clean", "batch", "live", *DELEGATED)
+
 
 def _sigma(value: str):
     if value == "auto":
@@ -124,7 +125,8 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--codec", default=None, metavar="C",
                    help="output video codec: h264, h265 (hevc), vp9, av1, ffv1 (lossless), prores, or an FFmpeg "
-                        "encoder's name such as libx264 (default: VP9 for .webm, H.264 otherwise)")
+                        "encoder's name such as libx264 (default: VP9 for .webm, raw video for .y4m/.nut, H.264 "
+                        "otherwise)")
     p.add_argument("--crf", type=int, default=None,
                    help="constant rate factor for x264/x265/vp9 (default: 17, visually lossless)")
     p.add_argument("--pix-fmt", default=None, help="output pixel format (default: yuv420p; RGB for ffv1)")
@@ -434,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "batch":
         return guarded(lambda: batch_main(args), "", one_signal_thread=not args.ray)
     def aftermath() -> str:
-        kept = args.output != "-" and parts_folder(args.output).is_dir()
+        kept = args.output != "-" and any(p.name != "manifest.json" for p in parts_folder(args.output).glob("*.json"))
         return "; no output written" + ("; its finished parts are kept: run the same command to continue"
                                         if kept else "")
 

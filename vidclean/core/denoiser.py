@@ -60,20 +60,6 @@ def _float(x):
     return x if x.dtype == "float32" else ops.cast(x, "float32")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 @dataclass
 class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.

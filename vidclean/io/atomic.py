@@ -33,6 +33,8 @@ def write_bytes(dst: str | os.PathLike, data: bytes) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         commit(tmp, dst)
     except BaseException:
         discard(tmp)

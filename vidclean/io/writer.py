@@ -48,6 +48,8 @@ def encoder_for(codec: str | None, ext: str) -> str:
     name = (codec or _CONTAINER_CODEC.get(ext.lower(), "h264")).lower()
     choices = CODEC_NAMES.get(name, (name,))
     return next((c for c in choices if c in av.codecs_available), choices[0])
+
+
 # Encoders with x264's speed presets (ultrafast ... veryslow): fewer searches, bigger files.
 SPEED_PRESET_CODECS = ("libx264", "libx265")
 SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")

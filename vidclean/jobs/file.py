@@ -8,16 +8,18 @@ the one loop every job uses); the output appears only once it is complete.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import av
+import numpy as np
 
 from vidclean.errors import VidcleanError
 from vidclean.io.reader import STDIO, open_video
 from vidclean.jobs.resume import clean_in_parts, discard_parts
-from vidclean.jobs.segments import PartMismatch, plan_parts
+from vidclean.jobs.segments import PartMismatch, frame_timestamps, plan_parts
 from vidclean.jobs.stream import denoise_stream, writer_for
 from vidclean.options import CleanOptions
 
@@ -84,16 +86,23 @@ def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | N
                 if denoise_stream(run_denoiser, frames, writer, on_frame=counted) == 0:
                     raise VidcleanError(f"{src}: no frame could be decoded")
                 count, sigma = done[0], run_denoiser.mean_sigma
-        notes = list(writer.notes) if parts is None else []
-    if parts is not None:
-        def resumed(earlier: int):
+        notes = list(writer.notes)  # (in parts, those of setting up: odd sizes, audio re-encoded)
+    if parts is None:
+        discard_parts(dst)  # an earlier run's parts, now of no use
+    else:
+        def resumed(earlier: int, sigma: float):
             done[0] = earlier
+            if progress is not None:
+                progress(earlier, info.frame_count, sigma)
 
         try:
-            count, sigma_total, notes = clean_in_parts(src, dst, options, parts, writer.codec, make, on_frame, resumed)
-        except PartMismatch:  # a seek that did not land where planned (a damaged file): in one pass
+            count, sigma_total, more = clean_in_parts(src, dst, options, parts, writer.codec, make, on_frame, resumed)
+        except PartMismatch:  # parts that do not match the plan or do not join (a damaged file): in one pass
             discard_parts(dst)
-            return clean_file(src, dst, replace(options, part_frames=0), progress, denoiser)
+            result = clean_file(src, dst, replace(options, part_frames=0), progress, made[0] if made else denoiser)
+            result.seconds = time.time() - start
+            return result
+        notes += [note for note in more if note not in notes]
         sigma = sigma_total / max(count, 1)
     if piped_audio:
         notes.append("audio from standard input is not kept")
@@ -106,9 +115,13 @@ def clean_file(src: str, dst: str, options: CleanOptions, progress: Progress | N
 
 def _resumable_plan(src: str, dst: str, options: CleanOptions):
     """The parts to clean ``src`` in (resumably), or None for one pass: a stream (standard input or
-    output), --strict (it counts frames missing at the end of one read), or a file too short."""
-    if not options.part_frames or STDIO in (src, dst) or options.strict:
+    output, a URL), --strict (it counts frames missing at the end of one read), a variable frame
+    rate, or a file too short."""
+    if not options.part_frames or STDIO in (src, dst) or options.strict or not os.path.isfile(src):
         return None
+    stamps = frame_timestamps(src)
+    if stamps is None or max(np.diff(stamps), default=0) - min(np.diff(stamps), default=0) > 1:
+        return None  # a variable frame rate: its parts may not join by stream copy
     return plan_parts(src, options.part_frames, options.window, options.sigma is None, options.fusion_radius)
 
 
@@ -120,8 +133,8 @@ def clean_video(src, dst, *, progress: Progress | None = None, **options) -> Fil
         progress: called after each frame with (frames done, frames in the file or None, the
             noise level in use on the 0-255 scale).
         **options: any field of ``CleanOptions`` (preset, window, sigma, fusion, tile, precision,
-            codec, crf, pix_fmt, encoder_preset, overwrite, strict), the command line's defaults
-            otherwise.
+            weights, codec, crf, pix_fmt, encoder_preset, format, overwrite, strict, part_frames), the
+            command line's defaults otherwise.
 
     Returns:
         A FileResult (frames, seconds, sigma, notes).

@@ -20,9 +20,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from vidclean._version import __version__
+from vidclean.errors import VidcleanError, reason
 from vidclean.io import atomic
-from vidclean.jobs.segments import Part, clean_part, join_parts, part_suffix
+from vidclean.jobs.segments import Part, PartMismatch, clean_part, join_parts, part_suffix
 from vidclean.options import CleanOptions
+from vidclean.presets import refiner_weights_path, weights_path
 
 MANIFEST = "manifest.json"
 
@@ -35,11 +38,19 @@ def parts_folder(dst: str | os.PathLike) -> Path:
 
 def _manifest(src: str, options: CleanOptions, codec: str, parts: list[Part]) -> dict:
     """What the parts are made from: the input as it is on disk, the options that shape the frames
-    and their encoding, and the plan."""
+    and their encoding, the networks' weights and vidclean's version, and the plan."""
     stat = os.stat(src)
     settings = {k: v for k, v in asdict(options).items() if k not in ("overwrite", "strict")}
+    weights = [Path(options.weights or weights_path(options.preset)), refiner_weights_path(options.preset)]
     return {"input": os.path.abspath(src), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "options": {**settings, "codec": codec}, "parts": [[p.start, p.stop, p.read_from] for p in parts]}
+            "options": {**settings, "codec": codec}, "version": __version__,
+            "weights": [[str(w), w.stat().st_size, w.stat().st_mtime_ns] for w in weights if w.is_file()],
+            "parts": [[p.start, p.stop, p.read_from] for p in parts]}
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def _done_parts(folder: Path, manifest: dict, suffix: str, notes: list[str]) -> dict[int, tuple[int, float]]:
@@ -72,7 +83,7 @@ def _done_parts(folder: Path, manifest: dict, suffix: str, notes: list[str]) -> 
 
 def clean_in_parts(src: str, dst: str, options: CleanOptions, parts: list[Part], codec: str,
                    make_denoiser: Callable[[], object], on_frame: Callable[[float], object] | None = None,
-                   on_resume: Callable[[int], object] | None = None) -> tuple[int, float, list[str]]:
+                   on_resume: Callable[[int, float], object] | None = None) -> tuple[int, float, list[str]]:
     """Cleans ``src`` into ``dst`` part by part, continuing an earlier run's parts where they match.
 
     Args:
@@ -80,26 +91,31 @@ def clean_in_parts(src: str, dst: str, options: CleanOptions, parts: list[Part],
         codec: the encoder of the output (and so of every part).
         make_denoiser: builds the Denoiser, called only if a part is left to clean.
         on_frame: called after each frame cleaned now, with the noise level in use.
-        on_resume: called with the frames an earlier run had done, before any is cleaned.
+        on_resume: called with the frames an earlier run had done and their mean noise level, before
+            any is cleaned.
 
     Returns:
         (frames in the output, sum of their noise levels, notes).
 
     Raises:
-        PartMismatch: the frames decoded are not the planned ones (clean the file whole instead).
+        PartMismatch: the frames decoded are not the planned ones, or the parts do not join (clean
+            the file in one pass instead).
     """
     notes: list[str] = []
     folder = parts_folder(dst)
     suffix = part_suffix(codec)
     manifest = _manifest(src, options, codec, parts)
     done = _done_parts(folder, manifest, suffix, notes)
-    folder.mkdir(exist_ok=True)
-    atomic.write_bytes(folder / MANIFEST, json.dumps(manifest).encode())
+    try:
+        folder.mkdir(exist_ok=True)
+        atomic.write_bytes(folder / MANIFEST, json.dumps(manifest).encode())
+    except OSError as exc:
+        raise VidcleanError(f"{folder}: cannot keep the parts of {dst} there ({reason(exc)})") from None
     earlier = sum(frames for frames, _ in done.values())
     if earlier:
         notes.append(f"continued an interrupted run: {earlier} of {parts[-1].stop} frames were already done")
         if on_resume is not None:
-            on_resume(earlier)
+            on_resume(earlier, sum(s for _, s in done.values()) / earlier)
     options = CleanOptions(**{**asdict(options), "codec": codec})
     denoiser = None
     for part in parts:
@@ -108,11 +124,22 @@ def clean_in_parts(src: str, dst: str, options: CleanOptions, parts: list[Part],
         denoiser = denoiser or make_denoiser()
         name = f"{part.index:05d}"
         report = None if on_frame is None else (lambda d=denoiser: on_frame(d.last_sigma))
-        frames, sigma_total = clean_part(src, part, denoiser, options, str(folder / f"{name}{suffix}"), report)
-        atomic.write_bytes(folder / f"{name}.json", json.dumps({"frames": frames, "sigma_total": sigma_total}).encode())
+        path = folder / f"{name}{suffix}"
+        frames, sigma_total = clean_part(src, part, denoiser, options, str(path), report)
+        try:
+            _sync(path)  # on disk before its record says it is done (a power cut)
+            atomic.write_bytes(folder / f"{name}.json",
+                               json.dumps({"frames": frames, "sigma_total": sigma_total}).encode())
+        except OSError as exc:
+            raise VidcleanError(f"{folder}: cannot keep the parts of {dst} there ({reason(exc)})") from None
         done[part.index] = (frames, sigma_total)
     files = [str(folder / f"{p.index:05d}{suffix}") for p in parts]
-    notes += join_parts(src, files, dst, options.overwrite)
+    try:
+        notes += join_parts(src, files, dst, options.overwrite)
+    except VidcleanError as exc:  # parts that do not join (or one damaged since): the file in one pass
+        if "already exists" in str(exc):
+            raise
+        raise PartMismatch(f"{dst}: the parts did not join ({exc})") from None
     shutil.rmtree(folder, ignore_errors=True)
     return sum(f for f, _ in done.values()), sum(s for _, s in done.values()), notes
 

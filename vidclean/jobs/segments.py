@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import av
 
-from vidclean.errors import VidcleanError
+from vidclean.errors import VidcleanError, reason
 from vidclean.io.reader import open_video
 from vidclean.io.writer import VideoWriter
 from vidclean.jobs.stream import denoise_stream, writer_for
@@ -161,14 +161,17 @@ def join_parts(src: str, part_files: list[str], dst: str, overwrite: bool = Fals
     returns the writer's notes. ``dst`` appears only when complete."""
     with open_video(src) as stream:
         info = stream.info
-    with av.open(part_files[0]) as first:
-        template = first.streams.video[0]
-        with VideoWriter(dst, info, template=template, copy_audio_from=src if info.audio_streams else None,
-                         overwrite=overwrite) as writer:
-            for path in part_files:
-                with av.open(path) as part:
-                    for packet in part.demux(part.streams.video[0]):
-                        if packet.size:
-                            writer.write_packet(packet)
-                    packet = None  # before its container closes
+    try:
+        with av.open(part_files[0]) as first:
+            template = first.streams.video[0]
+            with VideoWriter(dst, info, template=template, copy_audio_from=src if info.audio_streams else None,
+                             overwrite=overwrite) as writer:
+                for path in part_files:
+                    with av.open(path) as part:
+                        for packet in part.demux(part.streams.video[0]):
+                            if packet.size:
+                                writer.write_packet(packet)
+                        packet = None  # before its container closes
+    except (av.FFmpegError, OSError, IndexError) as exc:  # a part file damaged or missing
+        raise VidcleanError(f"{dst}: cannot read a part ({reason(exc)})") from None
     return list(writer.notes)
