@@ -32,7 +32,8 @@ def test_help_shows_usage_commands_and_examples():
                                      ("bench", "--speed")])
 def test_subcommand_help_names_the_subcommand_in_its_usage(command):
     r = vidclean(*command, "--help")
-    assert r.returncode == 0 and r.stdout.startswith((f"usage: vidclean {command[0]}", f"usage: vidclean [{command[0]}]"))
+    usages = (f"usage: vidclean {command[0]}", f"usage: vidclean [{command[0]}]")
+    assert r.returncode == 0 and r.stdout.startswith(usages)
     if command[0] in ("clean", "batch"):  # those that write outputs: -y replaces them
         assert "-y" in r.stdout.split("\n\n")[0] and "-y, --overwrite" in r.stdout
     assert r.stderr == ""  # no backend start-up chatter
@@ -418,3 +419,11 @@ def test_a_missing_keras_backend_is_one_line(tmp_path, backend):
 def test_an_output_folder_is_refused_in_one_line(tmp_path):
     for extra in ([], ["-y"]):
         assert_clean_error(vidclean(SAMPLES / "bmx_clean.mp4", tmp_path, *extra), "is a folder")
+
+
+@pytest.mark.parametrize("args, start", [(["in.mp4", "out.mp4", "--window", "4"], "vidclean: error: argument --window"),
+                                         (["batch", "a", "b", "--segment-frames", "0"], "vidclean batch: error:"),
+                                         (["live", "--size", "3"], "vidclean live: error:")])
+def test_a_bad_option_names_the_command_in_one_error_line(args, start):
+    r = vidclean(*args)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(start), r.stderr

@@ -139,7 +139,7 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
                         "bfloat16 (AMX or AVX-512 BF16); float32: always float32")
     p.add_argument("--strict", action="store_true",
                    help="treat any damaged or missing frame in the input as an error (default: skip them, with a note)")
-    p.add_argument("--part-frames", type=_count, default=PART_FRAMES, metavar="N",
+    p.add_argument("--part-frames", type=_whole(0), default=PART_FRAMES, metavar="N",
                    help="a long file is cleaned in parts of about N frames, kept beside the output until joined: "
                         "a run that was stopped continues where it was when run again (default: %(default)s; "
                         "0: in one pass)")
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"vidclean {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    clean = sub.add_parser("clean", usage="vidclean [clean] INPUT OUTPUT [options] [-y]",
+    clean = sub.add_parser("clean", prog="vidclean", usage="vidclean [clean] INPUT OUTPUT [options] [-y]",
                            help="clean one video (the default: vidclean INPUT OUTPUT)",
                            description="Clean one video: decode, denoise, encode; the output appears when complete.",
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with - as OUTPUT: the stream's format (default: y4m, raw frames; nut: raw frames "
                             "with audio; matroska: lossless FFV1)")
 
-    batch = sub.add_parser("batch", usage="vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]",
+    batch = sub.add_parser("batch", prog="vidclean batch", usage="vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]",
                            help="clean every video under a folder", epilog=BATCH_EXAMPLES,
                            description="Clean every video under INPUT_DIR into the same tree under OUTPUT_DIR. "
                                        "Outputs that exist are complete (each appears only when done) and are "
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--ray", metavar="ADDRESS",
                        help="run on a Ray cluster: auto (the one this machine belongs to), local (start one here), "
                             "or an address such as ray://head:10001; needs pip install 'vidclean[ray]'")
-    batch.add_argument("--segment-frames", type=_positive, default=1024, metavar="N",
+    batch.add_argument("--segment-frames", type=_whole(1), default=1024, metavar="N",
                        help="with --ray, MP4/MOV and Matroska videos of at least two parts are cut into parts of "
                             "about N frames (rounded up to a multiple of the state period), cleaned on different "
                             "workers and joined (default: 1024)")
@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)  # former name of -y
 
     default_preset = live_default_preset()
-    live = sub.add_parser("live", usage="vidclean live [SOURCE] [options]\n       vidclean --webcam [SOURCE] [options]",
+    live = sub.add_parser("live", prog="vidclean live",
+                          usage="vidclean live [SOURCE] [options]\n       vidclean --webcam [SOURCE] [options]",
                           help="live preview of a camera, cleaned", epilog=LIVE_EXAMPLES,
                           description="Live preview: clean a camera (or a video played as one) in a window, frame by "
                                       "frame with no look-ahead; frames are dropped, never queued, when the model is "
@@ -229,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
              "train-refiner": "train the quality preset's refiner",
              "bench": "quality benchmark against other denoisers; bench --speed: fps and memory"}
     for name in DELEGATED:  # their own modules parse the rest (vidclean COMMAND --help)
-        delegated = sub.add_parser(name, help=helps[name], add_help=False, prefix_chars="\0")
+        delegated = sub.add_parser(name, prog=f"vidclean {name}", help=helps[name], add_help=False, prefix_chars="\0")
         delegated.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
@@ -284,24 +285,19 @@ def _extension(value: str) -> str:
     return ext
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}")
-    return number
+def _whole(least: int):
+    """An argparse type: a whole number, ``least`` or more."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            what = "a positive whole number" if least == 1 else f"a whole number, {least} or more"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
+        return number
 
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
-    return number
+    return parse
 
 
 def _bar(total: int | None, quiet: bool) -> tqdm:
