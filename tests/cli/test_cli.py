@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
@@ -427,3 +429,28 @@ def test_an_output_folder_is_refused_in_one_line(tmp_path):
 def test_a_bad_option_names_the_command_in_one_error_line(args, start):
     r = vidclean(*args)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(start), r.stderr
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_pixel_aspect_ratio_and_container_tags_are_kept(tmp_path, ext):
+    """A phone's creation time and location, a title, and non-square pixels (anamorphic DV, say)."""
+    src = tmp_path / f"in.{ext}"
+    tags = {"title": "a walk", "creation_time": "2024-05-06T07:08:09.000000Z", "location": "+48.8577+002.2950/"}
+    with av.open(str(src), "w") as out:
+        out.metadata.update(tags)
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(16, 11)
+        for i in range(12):
+            rgb = np.full((48, 64, 3), 20 * i, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    dst = tmp_path / f"out.{ext}"
+    r = vidclean(src, dst, "--preset", "fast", "--window", 1, "-q")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(16, 11)
+        kept = {k.lower(): v for k, v in c.metadata.items()}
+        assert kept["title"] == "a walk"
+        if ext == "mp4":  # (Matroska has no standard location tag; its creation time is the DATE tag)
+            assert kept["creation_time"].startswith("2024-05-06T07:08:09") and kept["location"] == tags["location"]

@@ -46,6 +46,8 @@ class VideoInfo:
     codec: str
     pix_fmt: str
     audio_streams: int
+    sample_aspect_ratio: Fraction | None = None  # of the pixels, where not square
+    metadata: tuple[tuple[str, str], ...] = ()  # the container's tags: creation time, location, title ...
 
 
 @dataclass
@@ -76,6 +78,15 @@ class VideoStream(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+# Container tags that describe the file's making, not its content: the muxer writes its own
+_TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "handler_name", "duration"}
+
+
+def _non_square(sar: Fraction | None) -> Fraction | None:
+    """A pixel aspect ratio worth keeping: known and not 1:1."""
+    return sar if sar and sar.numerator and sar != 1 else None
 
 
 def _check_input_path(path: str) -> None:
@@ -162,6 +173,8 @@ class PyAVStream(VideoStream):
             codec=stream.codec_context.name,
             pix_fmt=first.format.name,
             audio_streams=len(container.streams.audio),
+            sample_aspect_ratio=_non_square(stream.codec_context.sample_aspect_ratio),
+            metadata=tuple((k, v) for k, v in container.metadata.items() if k not in _TECHNICAL_TAGS),
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:

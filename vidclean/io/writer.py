@@ -142,6 +142,7 @@ class VideoWriter:
             raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
         try:
             self._video = self._copy_video(template) if template is not None else self._add_video(codec, crf, pix_fmt, speed)
+            self._out.metadata.update(dict(info.metadata))  # creation time, location, title ...
             if copy_audio_from is not None:
                 self._add_audio(os.fspath(copy_audio_from), ext.lower())
         except BaseException as exc:
@@ -166,6 +167,7 @@ class VideoWriter:
         try:
             self._out = av.open("pipe:1", "w", format=muxer)
             self._video = self._add_video(codec, crf, pix_fmt, speed)
+            self._out.metadata.update(dict(self.info.metadata))
             if copy_audio_from is not None and muxer == "yuv4mpegpipe":
                 self.notes.append("audio: a y4m stream holds no audio; left out")
             elif copy_audio_from is not None:
@@ -183,6 +185,8 @@ class VideoWriter:
         self._time_base = info.time_base or 1 / self._rate
         stream = self._out.add_stream(codec, rate=self._rate)
         stream.width, stream.height = info.width, info.height
+        if info.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         supported = [f.name for f in stream.codec_context.codec.video_formats or []]
         if pix_fmt is None:
             pix_fmt = _DEFAULT_PIX_FMT.get(codec, "yuv420p")
