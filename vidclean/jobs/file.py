@@ -122,7 +122,8 @@ def _resumable_plan(src: str, dst: str, options: CleanOptions):
     stamps = frame_timestamps(src)
     if stamps is None or max(np.diff(stamps), default=0) - min(np.diff(stamps), default=0) > 1:
         return None  # a variable frame rate: its parts may not join by stream copy
-    return plan_parts(src, options.part_frames, options.window, options.sigma is None, options.fusion_radius)
+    return plan_parts(src, options.part_frames, options.window, options.sigma is None, options.fusion_radius,
+                      stamps)
 
 
 def clean_video(src, dst, *, progress: Progress | None = None, **options) -> FileResult:

@@ -93,16 +93,16 @@ def frame_timestamps(path: str | os.PathLike) -> list[int] | None:
 
 
 def plan_parts(path: str | os.PathLike, part_frames: int, window: int, auto_sigma: bool,
-               fusion: int = 0) -> list[Part] | None:
+               fusion: int = 0, stamps: list[int] | None = None) -> list[Part] | None:
     """The parts of ``path``: about ``part_frames`` frames each, starting ``fusion`` frames after
     multiples of STATE_PERIOD (the first at 0); ``fusion`` is the Denoiser's fusion radius
-    (frames each side), 0 without fusion.
+    (frames each side), 0 without fusion; ``stamps`` the file's ``frame_timestamps`` if already read.
 
     None when the file is cleaned whole: shorter than two parts, not in a container that seeks
     exactly (SEEKABLE_FORMATS), or its timestamps unknown.
     """
     k = check_window(window) // 2
-    stamps = frame_timestamps(path)
+    stamps = frame_timestamps(path) if stamps is None else stamps
     step = max(STATE_PERIOD, -(-part_frames // STATE_PERIOD) * STATE_PERIOD)
     if stamps is None or len(set(stamps)) != len(stamps) or len(stamps) < 2 * step:
         return None
