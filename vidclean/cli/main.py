@@ -27,7 +27,7 @@ from vidclean.errors import VidcleanError
 from vidclean.io.writer import PIPE_FORMATS, SPEED_PRESETS, OutputClosed
 from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch, summary
 from vidclean.jobs.file import clean_file
-from vidclean.jobs.resume import parts_folder
+from vidclean.jobs.resume import finished_parts
 from vidclean.options import MIN_TILE, PART_FRAMES, CleanOptions, LiveOptions, live_default_preset
 from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
 
@@ -431,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(args, parser)
     if args.command == "batch":
         return guarded(lambda: batch_main(args), "", one_signal_thread=not args.ray)
+
     def aftermath() -> str:
-        kept = args.output != "-" and any(p.name != "manifest.json" for p in parts_folder(args.output).glob("*.json"))
+        kept = args.output != "-" and finished_parts(args.output)
         return "; no output written" + ("; its finished parts are kept: run the same command to continue"
                                         if kept else "")
 

@@ -113,8 +113,9 @@ class Denoiser:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         self.window = check_window(window)
-        if isinstance(sigma, str) and sigma != "auto" or sigma is not None and not isinstance(sigma, str) \
-                and not 0 <= sigma <= 100:
+        if sigma == "auto":
+            sigma = None
+        if sigma is not None and (isinstance(sigma, str) or not 0 <= sigma <= 100):
             raise ValueError(f"sigma must be 'auto' or a number from 0 to 100, got {sigma!r}")
         if fusion is True:
             radius = fusion_radius(preset)
@@ -141,7 +142,7 @@ class Denoiser:
         # weights, nor with a fusion over earlier frames only (the live preview)
         refiner = load_refiner(preset) if fusion is not None and min(fusion) > 0 and weights is None else None
         self.refiner = None if refiner is None else compiled(refiner, pixels_first=True, pixels_out=True)
-        self.sigma = None if sigma in (None, "auto") else float(sigma)
+        self.sigma = None if sigma is None else float(sigma)
         self.tile = tile
         self.tracker = SigmaTracker()
         self._clip: Iterator[np.ndarray] | None = None  # the clip ``denoise`` is cleaning

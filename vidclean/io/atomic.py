@@ -27,6 +27,12 @@ def discard(tmp: str | os.PathLike | None) -> None:
             pass
 
 
+def sync(path: str | os.PathLike) -> None:
+    """Has the file at ``path`` reach the disk (before a record that says it is complete)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def write_bytes(dst: str | os.PathLike, data: bytes) -> None:
     """Writes ``data`` to ``dst`` through a temporary file: ``dst`` is whole or untouched (OSError then)."""
     tmp = partial_path(dst)

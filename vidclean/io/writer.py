@@ -111,39 +111,46 @@ class VideoWriter:
         self.tmp_path = None
 
         self.pipe = path == STDIO
-        if self.pipe:
-            self._open_pipe(format or "y4m", codec, crf, pix_fmt, speed, copy_audio_from)
-            return
-        if format is not None:
-            raise VidcleanError(f"{path}: --format is for a stream to standard output (-); a file's follows its extension")
-        for source in (info.path, copy_audio_from):
-            if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
-                raise VidcleanError(f"{path}: output would overwrite the input file")
-        if os.path.isdir(path):
-            raise VidcleanError(f"{path}: is a folder; the output must be a file name with a video extension")
-        if os.path.exists(path) and not overwrite:
-            raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
-        folder, name = os.path.split(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise VidcleanError(f"{path}: output directory {folder} does not exist")
-        ext = os.path.splitext(name)[1]
-        codec = encoder_for(codec, ext)
+        if self.pipe:  # standard output: a stream in a format of PIPE_FORMATS, nothing to rename
+            if (format or "y4m") not in PIPE_FORMATS:
+                raise VidcleanError(f"-: unknown --format {format!r} (choose from {', '.join(PIPE_FORMATS)})")
+            muxer, ext, default_codec = PIPE_FORMATS[format or "y4m"]
+            target = "pipe:1"
+        else:
+            if format is not None:
+                raise VidcleanError(f"{path}: --format is for a stream to standard output (-); "
+                                    "a file's follows its extension")
+            for source in (info.path, copy_audio_from):
+                if source is not None and os.path.exists(path) and _same_file(path, os.fspath(source)):
+                    raise VidcleanError(f"{path}: output would overwrite the input file")
+            if os.path.isdir(path):
+                raise VidcleanError(f"{path}: is a folder; the output must be a file name with a video extension")
+            if os.path.exists(path) and not overwrite:
+                raise VidcleanError(f"{path}: already exists (-y replaces it; overwrite=True in Python)")
+            folder, name = os.path.split(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise VidcleanError(f"{path}: output directory {folder} does not exist")
+            ext = os.path.splitext(name)[1]
+            muxer, default_codec = None, None  # the muxer follows the extension
+            self.tmp_path = target = partial_path(path)
+        codec = encoder_for(codec or default_codec, ext)
         if template is None and codec not in av.codecs_available:
             raise VidcleanError(f"{path}: no encoder {codec!r} in this FFmpeg build (everyday names: "
                                 f"{', '.join(CODEC_NAMES)})")
         self.codec = codec
         if codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings on stderr unless told errors only
-        self.tmp_path = partial_path(path)
 
         try:
-            self._out = av.open(self.tmp_path, "w")  # only picks the muxer; no file yet
+            self._out = av.open(target, "w", format=muxer)  # a file: only picks the muxer, no file yet
         except (av.FFmpegError, OSError, ValueError):
             raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
         try:
             self._video = self._copy_video(template) if template is not None else self._add_video(codec, crf, pix_fmt, speed)
             self._out.metadata.update(dict(info.metadata))  # creation time, location, title ...
-            if copy_audio_from is not None:
+            if copy_audio_from is not None and muxer == "yuv4mpegpipe":
+                self.notes.append("audio: a y4m stream holds no audio; left out")
+            elif copy_audio_from is not None:
                 self._add_audio(os.fspath(copy_audio_from), ext.lower())
         except BaseException as exc:
             self.abort()
@@ -157,27 +164,6 @@ class VideoWriter:
                     "available here" if hardware else "cannot start writing")
 
     # -- setup ---------------------------------------------------------------
-
-    def _open_pipe(self, format: str, codec: str | None, crf, pix_fmt, speed, copy_audio_from) -> None:
-        """Standard output as a stream of ``format`` (y4m, nut, matroska), started at once."""
-        if format not in PIPE_FORMATS:
-            raise VidcleanError(f"-: unknown --format {format!r} (choose from {', '.join(PIPE_FORMATS)})")
-        muxer, ext, default_codec = PIPE_FORMATS[format]
-        self.codec = codec = encoder_for(codec or default_codec, ext)
-        try:
-            self._out = av.open("pipe:1", "w", format=muxer)
-            self._video = self._add_video(codec, crf, pix_fmt, speed)
-            self._out.metadata.update(dict(self.info.metadata))
-            if copy_audio_from is not None and muxer == "yuv4mpegpipe":
-                self.notes.append("audio: a y4m stream holds no audio; left out")
-            elif copy_audio_from is not None:
-                self._add_audio(os.fspath(copy_audio_from), ext)
-        except BaseException as exc:
-            self.abort()
-            if isinstance(exc, (av.FFmpegError, OSError, ValueError)):
-                raise VidcleanError(f"-: cannot encode {codec} as {format} ({reason(exc)})") from None
-            raise
-        self._guard(self._out.start_encoding, "cannot start writing")
 
     def _add_video(self, codec: str, crf: int | None, pix_fmt: str | None, speed: str | None):
         info = self.info

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from vidclean._version import __version__
@@ -48,9 +48,14 @@ def _manifest(src: str, options: CleanOptions, codec: str, parts: list[Part]) ->
             "parts": [[p.start, p.stop, p.read_from] for p in parts]}
 
 
-def _sync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+def _records(folder: Path) -> list[Path]:
+    """The records (JSON) of the finished parts in ``folder``."""
+    return [p for p in folder.glob("*.json") if p.name != MANIFEST]
+
+
+def finished_parts(dst: str | os.PathLike) -> int:
+    """How many finished parts are kept beside ``dst`` for a run to continue from."""
+    return len(_records(parts_folder(dst)))
 
 
 def _done_parts(folder: Path, manifest: dict, suffix: str, notes: list[str]) -> dict[int, tuple[int, float]]:
@@ -68,16 +73,15 @@ def _done_parts(folder: Path, manifest: dict, suffix: str, notes: list[str]) -> 
         shutil.rmtree(folder, ignore_errors=True)
         return {}
     done = {}
-    for entry in folder.iterdir():
-        if entry.name.startswith("."):  # a part file still being written when that run stopped
-            entry.unlink(missing_ok=True)
-        elif entry.suffix == ".json" and entry.name != MANIFEST:
-            try:
-                record = json.loads(entry.read_text())
-                if (folder / f"{entry.stem}{suffix}").is_file():
-                    done[int(entry.stem)] = (int(record["frames"]), float(record["sigma_total"]))
-            except (OSError, ValueError, KeyError):
-                pass
+    for entry in folder.glob(".*"):  # part files still being written when that run stopped
+        entry.unlink(missing_ok=True)
+    for entry in _records(folder):
+        try:
+            record = json.loads(entry.read_text())
+            if (folder / f"{entry.stem}{suffix}").is_file():
+                done[int(entry.stem)] = (int(record["frames"]), float(record["sigma_total"]))
+        except (OSError, ValueError, KeyError):
+            pass
     return done
 
 
@@ -116,7 +120,7 @@ def clean_in_parts(src: str, dst: str, options: CleanOptions, parts: list[Part],
         notes.append(f"continued an interrupted run: {earlier} of {parts[-1].stop} frames were already done")
         if on_resume is not None:
             on_resume(earlier, sum(s for _, s in done.values()) / earlier)
-    options = CleanOptions(**{**asdict(options), "codec": codec})
+    options = replace(options, codec=codec)
     denoiser = None
     for part in parts:
         if part.index in done:
@@ -127,7 +131,7 @@ def clean_in_parts(src: str, dst: str, options: CleanOptions, parts: list[Part],
         path = folder / f"{name}{suffix}"
         frames, sigma_total = clean_part(src, part, denoiser, options, str(path), report)
         try:
-            _sync(path)  # on disk before its record says it is done (a power cut)
+            atomic.sync(path)  # on disk before its record says it is done (a power cut)
             atomic.write_bytes(folder / f"{name}.json",
                                json.dumps({"frames": frames, "sigma_total": sigma_total}).encode())
         except OSError as exc:
