@@ -3,6 +3,7 @@
     vidclean [clean] INPUT OUTPUT [options]      one file (the default command)
     vidclean batch IN_DIR OUT_DIR [options]      every video under a folder (optionally on Ray)
     vidclean live [SOURCE] / --webcam [SOURCE]   live preview window
+    vidclean export --format onnx DIR            the networks as ONNX models
     vidclean train / train-refiner / bench       training and benchmarks (their own options)
 
 A thin layer: it parses options into a CleanOptions / LiveOptions, calls the library, shows
@@ -34,6 +35,7 @@ from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
 USAGE = """vidclean [clean] INPUT OUTPUT [options] [-y]
        vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]
        vidclean live [SOURCE] [options]          (or: vidclean --webcam [SOURCE])
+       vidclean export --format onnx DIR [--preset P] [-y]
        vidclean {train,train-refiner,bench} ...   (vidclean COMMAND --help)"""
 
 EXAMPLES = """\
@@ -48,6 +50,7 @@ examples:
   vidclean batch raw/ clean/                    every video under raw/, the same tree under clean/
   vidclean batch raw/ clean/ --ray auto         the same on a Ray cluster
   vidclean live                                 live preview of the default camera, cleaned
+  vidclean export --format onnx models/         every preset's networks as ONNX models (docs/onnx.md)
   vidclean train --help                         train the network from clean clips
   vidclean train-refiner --help                 train the quality preset's refiner (after the fusion)
   vidclean bench --help                         compare quality against OpenCV, FFmpeg (and FFDNet) denoisers
@@ -56,7 +59,7 @@ examples:
 
 # subcommands whose options their own modules parse (training and benchmarks)
 DELEGATED = ("train", "train-refiner", "bench")
-COMMANDS = ("clean", "batch", "live", *DELEGATED)
+COMMANDS = ("clean", "batch", "live", "export", *DELEGATED)
 
 
 def _sigma(value: str):
@@ -226,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--weights", help=argparse.SUPPRESS)
     live.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
+    export = sub.add_parser("export", prog="vidclean export", usage="vidclean export --format onnx DIR [--preset P] [-y]",
+                            help="write the networks as ONNX models",
+                            description="Write each preset's networks as ONNX models, with a vidclean.json that says "
+                                        "how to step them (docs/onnx.md), to DIR/PRESET/. Needs tf2onnx: pip install "
+                                        "'vidclean[onnx]'.")
+    export.add_argument("folder", metavar="DIR", help="where the presets' folders go (made if missing)")
+    export.add_argument("--format", default="onnx", choices=("onnx",), help="model format (default: onnx)")
+    export.add_argument("--preset", action="append", choices=sorted(PRESETS), metavar="P",
+                        help="a preset to export; repeat for more (default: all)")
+    export.add_argument("-y", "--overwrite", action="store_true", help="replace models that exist")
+    export.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
     helps = {"train": "train a preset's networks from clean clips",
              "train-refiner": "train the quality preset's refiner",
              "bench": "quality benchmark against other denoisers; bench --speed: fps and memory"}
@@ -333,6 +348,16 @@ def denoise_file(args: argparse.Namespace) -> None:
               f"{sigma} -> {args.output}", file=sys.stderr)
 
 
+def export_main(args: argparse.Namespace) -> None:
+    """``vidclean export``: the presets' networks as ONNX models, and a line naming where."""
+    from vidclean.export.onnx import export_onnx
+
+    written = export_onnx(args.folder, args.preset, overwrite=args.overwrite)
+    if not args.quiet:
+        folders = sorted({str(path.parent) for path in written})
+        print(f"vidclean: {len(written)} files written to {', '.join(folders)}", file=sys.stderr)
+
+
 class _BatchBar(BatchProgress):
     """A batch's progress as a tqdm bar on a terminal; failures at once on stderr with -q."""
 
@@ -431,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(args, parser)
     if args.command == "batch":
         return guarded(lambda: batch_main(args), "", one_signal_thread=not args.ray)
+    if args.command == "export":
+        return guarded(lambda: export_main(args), "")
 
     def aftermath() -> str:
         kept = args.output != "-" and finished_parts(args.output)

@@ -37,29 +37,39 @@ def load_keras(threads: int | None = None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if threads is not None:
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
-    sys.stderr.flush()
-    saved = os.dup(2)
     failed = None
-    with _signals_held(), tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+    with _signals_held():
         try:
-            import keras
+            with chatter_filtered():
+                import keras
         except Exception as exc:  # noqa: BLE001 - a backend missing or broken: one line, below
             failed = exc
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            rest = [line for line in captured.read().splitlines(keepends=True) if not _CHATTER.match(line)]
-            if rest and failed is None:
-                sys.stderr.buffer.write(b"".join(rest))
-                sys.stderr.flush()
     if failed is not None:
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         cause = (str(failed).strip().splitlines() or [""])[0]
         raise VidcleanError(f"cannot load Keras with its {backend!r} backend ({type(failed).__name__}: {cause}); "
                             "install it, or pick another with KERAS_BACKEND=tensorflow|jax|torch") from None
     return keras
+
+
+@contextmanager
+def chatter_filtered():
+    """Runs the block with file descriptor 2 (C++ logging included) captured, then passes on what is
+    not TensorFlow's INFO/WARNING chatter; nothing if the block raised (its exception says it)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        rest = [line for line in captured.read().splitlines(keepends=True) if not _CHATTER.match(line)]
+        if rest:
+            sys.stderr.buffer.write(b"".join(rest))
+            sys.stderr.flush()
 
 
 @contextmanager
