@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLES, assert_clean_error, vidclean
 
 pytest.importorskip("onnxruntime")

@@ -20,8 +20,17 @@ from vidclean._version import __version__
 from vidclean.core.backend import backend_name, chatter_filtered
 from vidclean.errors import VidcleanError
 from vidclean.io.atomic import write_bytes
-from vidclean.presets import (FUSION_RADIUS, MAX_DELAY, PRESETS, REFINERS, SIGMA_HISTORY, SIZE_MULTIPLE, STATE_PERIOD,
-                              STATE_WARMUP, fusion_flow)
+from vidclean.presets import (
+    FUSION_RADIUS,
+    MAX_DELAY,
+    PRESETS,
+    REFINERS,
+    SIGMA_HISTORY,
+    SIZE_MULTIPLE,
+    STATE_PERIOD,
+    STATE_WARMUP,
+    fusion_flow,
+)
 
 OPSET = 17  # ONNX Runtime, OpenVINO and TensorRT 8.6+ all run it
 MANIFEST = "vidclean.json"
@@ -37,20 +46,20 @@ OUTPUTS = {"encoder": ("skip", "feat"), "temporal": ("next_h", "next_c"), "decod
            "refiner": ("refined",)}
 
 STEPPING = [
-    "Pixels are RGB float32 in 0-1 (8-bit values / 255), NHWC; pad height and width to a multiple of "
-    "size_multiple (reflecting the last rows and columns), crop the output back.",
-    "encoder: each frame once, with noise_map = sigma / 255 everywhere (sigma on the 0-255 scale) -> skip "
-    "(half resolution), feat (quarter resolution).",
+    ("Pixels are RGB float32 in 0-1 (8-bit values / 255), NHWC; pad height and width to a multiple of "
+    "size_multiple (reflecting the last rows and columns), crop the output back."),
+    ("encoder: each frame once, with noise_map = sigma / 255 everywhere (sigma on the 0-255 scale) -> skip "
+    "(half resolution), feat (quarter resolution)."),
     "temporal: one ConvLSTM step per frame over feat, from a zero state_h/state_c; next_h is the state.",
-    "A window of 2k+1 frames (reflected at both ends of the clip) cleans its centre frame t with the decoder "
-    "from frame t's own frame, skip and feat, the state next_h after frame t+k, and delay = k / max_delay.",
-    "The state restarts: track n serves frames n*period .. (n+1)*period-1; it starts from zero at frame "
+    ("A window of 2k+1 frames (reflected at both ends of the clip) cleans its centre frame t with the decoder "
+    "from frame t's own frame, skip and feat, the state next_h after frame t+k, and delay = k / max_delay."),
+    ("The state restarts: track n serves frames n*period .. (n+1)*period-1; it starts from zero at frame "
     "n*period - warmup (the first track with the clip, at frame -k: the reflected pre-roll) and takes frames "
-    "up to k past its last one.",
-    "neighbours (a decoder that takes them): prev_* and next_* are the skip and feat of frames t-1 and t+1 "
-    "(with k = 0: the frame before, or frame t itself at the start; and frame t itself for next).",
-    "clean is the cleaned frame in 0-1, before rounding to 8 bits; then the fusion (not exported) and, for "
-    "a preset with one, the refiner.",
+    "up to k past its last one."),
+    ("neighbours (a decoder that takes them): prev_* and next_* are the skip and feat of frames t-1 and t+1 "
+    "(with k = 0: the frame before, or frame t itself at the start; and frame t itself for next)."),
+    ("clean is the cleaned frame in 0-1, before rounding to 8 bits; then the fusion (not exported) and, for "
+    "a preset with one, the refiner."),
 ]
 
 
