@@ -140,3 +140,38 @@ def x264_settings(path) -> str:
     data = open(path, "rb").read()
     start = data.index(b"x264 - core")
     return data[start:data.index(b"\0", start)].decode("ascii", "replace")
+
+
+# HLG BT.2020 as phones tag it: primaries 9, transfer 18 (ARIB STD-B67), matrix 9, limited range
+HLG = (9, 18, 9, 1)
+# HDR10 static metadata as x265 takes it, and the values it stands for
+HDR10_PARAMS = "hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"
+
+
+def make_deep_video(path, n: int, width: int, height: int, *, colour=HLG, pix_fmt: str = "yuv420p10le",
+                    codec: str = "libx265", x265_params: str = "") -> list[np.ndarray]:
+    """A video of more than 8 bits (or any ``pix_fmt``) with colour tags ``colour`` (primaries,
+    transfer, matrix, range), converted from RGB with that matrix and range; returns the uint16
+    RGB frames given (synthetic frames with fine steps between the 8-bit levels)."""
+    from av.video.reformatter import Colorspace
+
+    frames = []
+    params = ":".join(p for p in ("log-level=error", x265_params) if p)
+    with av.open(os.fspath(path), "w") as out:
+        stream = out.add_stream(codec, rate=25, options={"crf": "8", "x265-params": params} if codec == "libx265"
+                                else {"crf": "8"})
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace, context.color_range = colour
+        ramp = np.linspace(0, 40, width, dtype=np.float64)[None, :, None]  # a sub-level ramp across the frame
+        for i in range(n):
+            rgb = np.clip(synth_frame(i, width, height).astype(np.float64) * 240 + 2000 + ramp * 64, 0, 65535)
+            rgb = rgb.astype(np.uint16)
+            frames.append(rgb)
+            matrix = {1: Colorspace.ITU709, 9: Colorspace.BT2020}.get(colour[2], Colorspace.ITU601)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
+                format=pix_fmt, dst_colorspace=matrix, dst_color_range=colour[3] or None)
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return frames

@@ -84,8 +84,10 @@ def test_denoise_is_lazy_and_reset_stops_a_clip():
 
 def test_denoise_refuses_what_is_not_an_rgb_frame():
     denoiser = vidclean.Denoiser("fast", fusion=False)
-    with pytest.raises(ValueError, match="uint8 RGB"):
+    with pytest.raises(ValueError, match="uint8 or uint16 RGB"):
         list(denoiser.denoise([np.zeros((32, 32), np.uint8)]))
+    with pytest.raises(ValueError, match="uint8 or uint16 RGB"):
+        list(denoiser.denoise([np.zeros((32, 32, 3), np.float32)]))
     with pytest.raises(ValueError, match="differs"):
         list(denoiser.denoise([np.zeros((32, 32, 3), np.uint8), np.zeros((32, 48, 3), np.uint8)]))
     with pytest.raises(ValueError, match="preset"):

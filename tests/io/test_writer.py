@@ -165,7 +165,10 @@ def test_odd_size_switches_to_444_with_a_note(tmp_path, pix_fmt, expected):
     info, frames = read_all(dst)
     assert (info.width, info.height, info.pix_fmt) == (177, 99, expected)
     assert len(frames) == 6
-    assert psnr(frames[2].rgb, source[2]) > 33
+    rgb = frames[2].rgb
+    if rgb.dtype == np.uint16:  # a 10-bit output reads as 16 bits a sample
+        rgb = np.round(rgb / 257).astype(np.uint8)
+    assert psnr(rgb, source[2]) > 33
 
 
 def test_pix_fmt_override(tmp_path, mp4_25fps_audio):

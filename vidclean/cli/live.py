@@ -603,8 +603,8 @@ def run_live(options: LiveOptions) -> None:
         stream = open_video(source, size=options.size)
         grabber = FrameGrabber(stream, size=options.size)
     else:
-        stream = open_video(source)
-        grabber = FrameGrabber(stream, pace=True, reopen=lambda: open_video(source), size=options.size)
+        stream = open_video(source, depth=8)  # (the preview shows and records 8 bits)
+        grabber = FrameGrabber(stream, pace=True, reopen=lambda: open_video(source, depth=8), size=options.size)
     info = stream.info
     try:
         # the model loads once the source checks out

@@ -98,6 +98,9 @@ def _signals_held():
                 signal.raise_signal(held[0])
 
 
+# The largest value of a pixel type: 8-bit and high-bit-depth frames (uint16, 0-65535)
+PEAK = {"uint8": 255, "uint16": 65535}
+
 # CPU flags of bfloat16 arithmetic in hardware, which oneDNN's bfloat16 convolutions use: Intel's
 # AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper Lake)
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -149,19 +152,21 @@ def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
     TensorFlow: a ``tf.function`` graph; JAX: ``jax.jit`` of the stateless call; PyTorch: eager,
     without autograd; other backends: ``predict_on_batch``. Outputs stay backend tensors, so
     features and state are not copied to NumPy and back between the networks (docs/decisions.md,
-    "Backend"). With ``pixels_first`` the first input is given as 8-bit pixels and scaled to
-    0-1 in the graph; with ``pixels_out`` the (single) output is turned back into 8-bit pixels in
-    the graph.
+    "Backend"). With ``pixels_first`` the first input is given as pixels (uint8, or uint16 for more
+    than 8 bits) and scaled to 0-1 in the graph; with ``pixels_out`` the (single) output is turned
+    back into pixels of the first input's type in the graph.
     """
 
-    def unit(inputs):
-        return [ops.cast(inputs[0], "float32") * (1 / 255), *inputs[1:]] if pixels_first else inputs
-
-    def pixels(x):
+    def run(inputs, call=lambda x: model(x, training=False)):
+        if not pixels_first:
+            return call(inputs)
+        kind = keras.backend.standardize_dtype(inputs[0].dtype)
+        peak = PEAK[kind]
+        out = call([ops.cast(inputs[0], "float32") * (1 / peak), *inputs[1:]])
         if not pixels_out:
-            return x
+            return out
         # (cast last: TensorFlow's oneDNN logs an error line for uint8 reshapes, then falls back)
-        return ops.cast(ops.clip(ops.round(x * 255), 0, 255), "uint8")
+        return ops.cast(ops.clip(ops.round(out * peak), 0, peak), kind)
 
     keras = load_keras()
     ops = keras.ops
@@ -169,24 +174,23 @@ def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(lambda inputs: pixels(model(unit(inputs), training=False)), reduce_retracing=True,
-                           autograph=False)
+        return tf.function(run, reduce_retracing=True, autograph=False)
     if backend == "jax":
         import jax
 
         variables = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
-        step = jax.jit(lambda trainable, fixed, inputs: pixels(model.stateless_call(trainable, fixed, unit(inputs),
-                                                                                        training=False)[0]))
+        step = jax.jit(lambda trainable, fixed, inputs: run(
+            inputs, lambda x: model.stateless_call(trainable, fixed, x, training=False)[0]))
         return lambda inputs: step(*variables, inputs)
     if backend == "torch":
         import torch
 
         def step(inputs):  # (predict_on_batch refuses a list mixing NumPy arrays and tensors)
             with torch.no_grad():
-                return pixels(model([ops.convert_to_tensor(x) for x in unit(inputs)], training=False))
+                return run([ops.convert_to_tensor(x) for x in inputs])
 
         return step
-    return lambda inputs: pixels(model.predict_on_batch(unit(inputs)))
+    return lambda inputs: run(inputs, model.predict_on_batch)
 
 
 def return_large_blocks_to_the_system() -> None:

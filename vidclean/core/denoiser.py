@@ -1,7 +1,7 @@
 """The Denoiser: frames in, cleaned frames out, one encoder and one ConvLSTM step per frame.
 
     denoiser = Denoiser()                                  # the command line's defaults
-    for clean in denoiser.denoise(rgb_frames):             # H x W x 3 uint8 arrays in and out
+    for clean in denoiser.denoise(rgb_frames):             # H x W x 3 uint8 (or uint16) arrays in and out
         ...
     for frame, clean in denoiser.run(stream):              # vidclean.io.reader Frames (with timestamps)
         ...
@@ -64,7 +64,7 @@ def _float(x):
 class Encoded:
     """One frame as the network sees it, computed once and shared by every window holding it.
 
-    Lists hold one entry per tile. Tiles stay 8-bit, features are backend tensors; ``images``
+    Lists hold one entry per tile. Tiles stay pixels, features are backend tensors; ``images``
     and ``skips`` are dropped once the frame has been decoded (``skips`` one frame later for a
     network with neighbours: the next frame's frame before). Frames above LARGE_FRAME_PIXELS
     keep their tiles instead and no features (``skips`` and, after the frame's ConvLSTM step,
@@ -73,7 +73,7 @@ class Encoded:
 
     frame: Frame
     size: tuple[int, int]  # the frame's height and width
-    images: list[np.ndarray] | None  # (1, h, w, 3) uint8 tiles
+    images: list[np.ndarray] | None  # (1, h, w, 3) tiles, pixels as given (uint8 or uint16)
     skips: list[np.ndarray] | None
     feats: list[np.ndarray] | None
     sigma: float
@@ -158,11 +158,12 @@ class Denoiser:
         """Cleans one clip, lazily: one cleaned frame per input frame, in order.
 
         Args:
-            frames: H x W x 3 uint8 RGB arrays, all the same size, e.g. a generator over a video.
-                The whole iterable is one clip; call again for the next one.
+            frames: H x W x 3 RGB arrays, uint8 or (for more than 8 bits) uint16 on the 0-65535
+                scale, all the same size and type, e.g. a generator over a video. The whole
+                iterable is one clip; call again for the next one.
 
         Yields:
-            H x W x 3 uint8 RGB arrays, each once the frames after it that it needs have been read
+            H x W x 3 RGB arrays of the frames' type, each once the frames after it that it needs have been read
             (``window // 2`` plus the fusion's, and a few decoded ahead on a thread).
         """
         self.reset()
@@ -171,14 +172,15 @@ class Denoiser:
 
     def _denoise(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         def as_frames():
-            shape = None
+            shape = kind = None
             for i, rgb in enumerate(frames):
                 rgb = np.asarray(rgb)
-                if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-                    raise ValueError(f"frame {i}: expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
-                if shape is not None and rgb.shape != shape:
-                    raise ValueError(f"frame {i}: size {rgb.shape[:2]} differs from the clip's {shape[:2]}")
-                shape = rgb.shape
+                if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
+                    raise ValueError(f"frame {i}: expected an H x W x 3 uint8 or uint16 RGB array, got {rgb.dtype} "
+                                     f"{rgb.shape}")
+                if shape is not None and (rgb.shape, rgb.dtype) != (shape, kind):
+                    raise ValueError(f"frame {i}: {rgb.shape[:2]} {rgb.dtype} differs from the clip's {shape[:2]} {kind}")
+                shape, kind = rgb.shape, rgb.dtype
                 yield Frame(i, i, None, np.ascontiguousarray(rgb))
 
         with closing(self.run(as_frames(), pixels=False)) as cleaned:
@@ -214,7 +216,7 @@ class Denoiser:
         """A prepared frame through the encoder.
 
         Frames above LARGE_FRAME_PIXELS keep no features at all once their ConvLSTM step is
-        done, only their 8-bit tiles: the encoder runs again when the frame is decoded (about a
+        done, only their tiles of pixels: the encoder runs again when the frame is decoded (about a
         fifth more work; for a network with neighbours also for the frames before and after it)
         and for the few frames stepped twice (the reflected ends of the stream): a window of 4K
         frames stays small (docs/decisions.md, "Memory").
@@ -245,7 +247,8 @@ class Denoiser:
 
     def run(self, frames: Iterable[Frame], read_ahead: int = 4, pixels: bool = True,
             first: int = 0, emit_from: int | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
-        """Yields ``(input frame, cleaned RGB uint8)`` for every input frame, in order.
+        """Yields ``(input frame, cleaned RGB)`` for every input frame, in order; the cleaned pixels
+        are of the input's type (uint8, or uint16 for more than 8 bits).
 
         ``read_ahead`` frames are decoded and prepared on a thread ahead of the model, and with
         ``fusion`` the model runs on a thread of its own, 2 frames ahead of the fusion; 0 reads each
@@ -304,8 +307,9 @@ class Denoiser:
         if sigma <= 0:
             return fused.image
         height, width = fused.image.shape[:2]
-        unit = np.float32(1 / 255)  # 8-bit and 0-255 levels to the networks' 0-1
-        image, mean, noise = pad_to_multiple(fused.image), pad_to_multiple(fused.mean), pad_to_multiple(fused.noise * unit)
+        unit = np.float32(1 / np.iinfo(fused.mean.dtype).max)  # pixels to the networks' 0-1
+        image, mean = pad_to_multiple(fused.image), pad_to_multiple(fused.mean)
+        noise = pad_to_multiple(fused.noise * np.float32(1 / 255))  # 0-255 levels to 0-1
         tiling = self.tiling(*image.shape[:2])
         outs = (ops.convert_to_numpy(self.refiner([i[None], m[None].astype(np.float32) * unit, n[None, ..., None]]))[0]
                 for i, m, n in zip(tiling.split(image), tiling.split(mean), tiling.split(noise)))
@@ -318,7 +322,7 @@ class Denoiser:
 
     def _network_outputs(self, frames: Iterable[Frame], read_ahead: int, pixels: bool, first: int,
                          emit_from: int) -> Iterator[tuple[int, Frame, np.ndarray, float]]:
-        """``(frame index, input frame, the network's cleaned RGB uint8, noise level)`` for each
+        """``(frame index, input frame, the network's cleaned RGB pixels, noise level)`` for each
         frame from ``emit_from`` on."""
         k = self.window // 2
         delay = np.full((1, 1), k / MAX_DELAY, np.float32)
@@ -366,7 +370,7 @@ class Denoiser:
 
     def decode(self, centre: Encoded, states: list, delay: np.ndarray,
                near: tuple[Encoded, Encoded] | None = None) -> np.ndarray:
-        """The cleaned centre frame (8-bit RGB) from its own features and the ConvLSTM state, and
+        """The cleaned centre frame (RGB pixels of the input's type) from its own features and the ConvLSTM state, and
         the features of the frames ``near`` it (before, after) for a network that takes them."""
         frames = [centre, *(near or ())]
 
@@ -376,7 +380,7 @@ class Denoiser:
                 found = dict(zip(unique, tile))
                 yield [x for f in frames for x in found[id(f)]]
 
-        outs = (  # decoded one tile at a time (8-bit RGB), as the merge takes them
+        outs = (  # decoded one tile at a time (pixels), as the merge takes them
             ops.convert_to_numpy(self.decoder([image, skip, feat, _float(h), delay, *near_features]))[0]
             for image, (skip, feat, *near_features), (h, _) in zip(centre.images, tile_features(), states)
         )
@@ -420,7 +424,7 @@ class StateTracks:
             self.tracks[c] = [tuple(_keep(s, item.large) for s in self.denoiser.temporal([f, _float(h), _float(cc)]))
                               for f, (h, cc) in zip(feats, states)]
         if item.large:
-            item.feats = None  # computed again if needed: the 8-bit tiles are smaller
+            item.feats = None  # computed again if needed: the tiles of pixels are smaller
 
     def state(self, t: int) -> list:
         """(h, c) per tile for decoding frame ``t``: its track, stepped up to frame t + k."""

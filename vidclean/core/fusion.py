@@ -57,9 +57,9 @@ def fusion_cap(sigma: float) -> float:
 
 @dataclass
 class Fused:
-    """One output of a fusion given the noisy inputs: the fused cleaned frame (8-bit RGB), the
-    weighted mean of the noisy frames warped onto it (8-bit RGB), and the noise level per pixel
-    (0-255, float32 (h, w)) that mean leaves: ``sigma * sqrt(sum w**2) / sum w``."""
+    """One output of a fusion given the noisy inputs: the fused cleaned frame (RGB pixels), the
+    weighted mean of the noisy frames warped onto it (RGB pixels of the same type), and the noise
+    level per pixel (0-255, float32 (h, w)) that mean leaves: ``sigma * sqrt(sum w**2) / sum w``."""
 
     image: np.ndarray
     mean: np.ndarray
@@ -76,7 +76,8 @@ class _Entry:
 
 
 class MotionFusion:
-    """Streaming fusion of cleaned frames (8-bit RGB, all the same size) with their neighbours."""
+    """Streaming fusion of cleaned frames (RGB uint8, or uint16 for more than 8 bits; all the same
+    size and type) with their neighbours. Differences and taus are on the 0-255 scale either way."""
 
     def __init__(self, before: int = 2, after: int = 2, flow: str = "medium"):
         if before < 0 or after < 0:
@@ -89,13 +90,15 @@ class MotionFusion:
 
     def push(self, image: np.ndarray, sigma: float, tag=None, noisy: np.ndarray | None = None) -> list:
         """Adds the next cleaned frame and the noise level (0-255) its input had; returns the
-        (tag, fused frame) pairs now complete. With ``noisy``, the frame's input (8-bit RGB, the
-        same size), each fused frame is a ``Fused``; give it for every frame of a stream or none."""
+        (tag, fused frame) pairs now complete. With ``noisy``, the frame's input (RGB pixels, the
+        same size and type), each fused frame is a ``Fused``; give it for every frame of a stream or none."""
         if self.entries and self.entries[-1].image.shape != image.shape:
             raise ValueError("frames of one stream must all have the same size")
         if noisy is not None and noisy.shape != image.shape:
             raise ValueError("a noisy frame must have the size of its cleaned frame")
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        if gray.dtype != np.uint8:  # DIS takes 8-bit frames
+            gray = cv2.convertScaleAbs(gray, alpha=255 / np.iinfo(gray.dtype).max)
         scale = self.flow_scale(*gray.shape)
         if scale > 1:
             gray = cv2.resize(gray, (gray.shape[1] // scale, gray.shape[0] // scale), interpolation=cv2.INTER_AREA)
@@ -252,6 +255,8 @@ class MotionFusion:
         warped = cv2.remap(self.entries[j].image, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         diff = cv2.boxFilter(cv2.cvtColor(cv2.absdiff(warped, self.entries[i].image[a:b]), cv2.COLOR_RGB2GRAY),
                              cv2.CV_32F, (PATCH, PATCH))
+        if warped.dtype != np.uint8:  # on the 0-255 scale, as the taus are
+            diff *= np.float32(255 / np.iinfo(warped.dtype).max)
         inner = slice(y0 - a, y1 - a)
         return where[inner], warped[inner], diff[inner], flow[inner]
 
@@ -316,7 +321,7 @@ def bands(height: int, width: int) -> list[tuple[int, int]]:
 
 
 class _Average:
-    """A weighted sum of 8-bit RGB images, the first with weight 1, as 8-bit RGB."""
+    """A weighted sum of RGB images (pixels), the first with weight 1, as pixels of their type."""
 
     def __init__(self, image: np.ndarray):
         self.image, self.total, self.weights = image, None, None
@@ -330,4 +335,5 @@ class _Average:
     def result(self) -> np.ndarray:
         if self.total is None:  # no neighbour, or none that agrees
             return self.image
-        return np.clip(np.rint(self.total / self.weights[..., None]), 0, 255).astype(np.uint8)
+        peak = np.iinfo(self.image.dtype).max
+        return np.clip(np.rint(self.total / self.weights[..., None]), 0, peak).astype(self.image.dtype)

@@ -13,7 +13,7 @@ def _haar_diagonal(gray: np.ndarray) -> np.ndarray:
 
 
 def estimate_sigma(frame: np.ndarray, block: int = 8) -> float:
-    """Blind noise level (0-255 scale) of one RGB uint8 frame.
+    """Blind noise level (0-255 scale) of one RGB frame (uint8, or uint16 on the 0-65535 scale).
 
     Per channel, the finest diagonal Haar band is cut into blocks; each block gives a robust
     (median absolute deviation) estimate, and the frame's estimate is a low percentile of them,
@@ -31,8 +31,11 @@ def estimate_sigma(frame: np.ndarray, block: int = 8) -> float:
         frame = frame[: bands * 2 * block].reshape(bands, 2 * block, *frame.shape[1:])[::step]
         frame = frame.reshape(-1, *frame.shape[2:])
     estimates = []
+    unit = np.float32(255 / np.iinfo(frame.dtype).max) if frame.dtype.kind == "u" else np.float32(1)
     for ch in range(frame.shape[2]):
         x = frame[..., ch].astype(np.float32)
+        if unit != 1:
+            x *= unit
         d = _haar_diagonal(x)
         if d.size == 0:  # a frame 1 pixel wide or high: no 2x2 cell to measure, no estimate
             estimates.append(0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 
@@ -95,7 +96,7 @@ class Tiling:
         return [image[y:y + th, x:x + tw] for y, x in self.boxes]
 
     def merge(self, tiles: Iterable[np.ndarray]) -> np.ndarray:
-        """Joins the 8-bit tiles (given in ``boxes`` order, row by row) into one 8-bit image.
+        """Joins the tiles (pixels, given in ``boxes`` order, row by row) into one image of their type.
 
         Each tile is added in as it comes, so one tile is in memory at a time; the weighted sums
         are kept in float32 for one row of tiles only: when the next row starts, the rows above
@@ -105,7 +106,9 @@ class Tiling:
         if len(self.boxes) == 1:
             return next(tiles)
         th, tw = self.size
-        out = np.empty((self.height, self.width, 3), np.uint8)
+        first = next(tiles)
+        tiles = itertools.chain([first], tiles)
+        out = np.empty((self.height, self.width, 3), first.dtype)
         band = np.zeros((th, self.width, 3), np.float32)  # sums for the frame's rows top .. top + th
         top = 0
         for (y, x), w, tile in zip(self.boxes, self.weights, tiles):
@@ -122,4 +125,4 @@ class Tiling:
 
 def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
     np.rint(sums, out=sums)
-    out[...] = np.clip(sums, 0, 255, out=sums)
+    out[...] = np.clip(sums, 0, np.iinfo(out.dtype).max, out=sums)

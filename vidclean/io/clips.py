@@ -26,7 +26,7 @@ def read_clip(path: Path, max_frames: int | None = None) -> np.ndarray:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)[:max_frames]
         return np.stack([read_image(p) for p in files])
-    with open_video(path) as stream:
+    with open_video(path, depth=8) as stream:
         frames = []
         for frame in stream:
             frames.append(frame.rgb)

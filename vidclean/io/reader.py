@@ -4,9 +4,10 @@
 device path such as ``/dev/video2``). Both yield the same ``Frame`` objects, so files and
 cameras look alike to the rest (as in PySceneDetect's ``open_video``).
 
-Frames come out as RGB (H, W, 3) uint8 at the stored (coded) size; they are never
-rotated. The display rotation is reported in VideoInfo.rotation so that a writer can
-put the same display matrix on its output.
+Frames come out as RGB (H, W, 3) at the stored (coded) size: uint8, or uint16 (0-65535) for a
+stream of more than 8 bits, converted with the stream's own matrix and range. They are never
+rotated. The display rotation, the bit depth and the colour tags are reported in VideoInfo so that
+a writer can put the same on its output.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from vidclean.errors import VidcleanError, reason
 
@@ -48,6 +50,35 @@ class VideoInfo:
     audio_streams: int
     sample_aspect_ratio: Fraction | None = None  # of the pixels, where not square
     metadata: tuple[tuple[str, str], ...] = ()  # the container's tags: creation time, location, title ...
+    bit_depth: int = 8  # bits per component of the stream
+    colour: Colour | None = None  # the stream's colour tags, where any is given
+    hdr10: HDR10 | None = None  # HDR10 static metadata, where the stream has it
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A stream's colour tags, FFmpeg's numbers (AVColorPrimaries, AVColorTransferCharacteristic,
+    AVColorSpace, AVColorRange); 2 (0 for range) is "unspecified"."""
+
+    primaries: int = 2
+    transfer: int = 2
+    matrix: int = 2
+    range: int = 0
+
+    @property
+    def hdr(self) -> str | None:
+        """"PQ" or "HLG" for a high dynamic range transfer, else None."""
+        return {16: "PQ", 18: "HLG"}.get(self.transfer)
+
+
+@dataclass(frozen=True)
+class HDR10:
+    """HDR10 static metadata: the mastering display (primaries G, B, R and white point as (x, y)
+    in CIE 1931, luminance max and min in cd/m2) and the content light level (MaxCLL, MaxFALL)."""
+
+    primaries: tuple[tuple[float, float], ...] | None = None  # G, B, R, white point
+    luminance: tuple[float, float] | None = None  # max, min
+    light_level: tuple[int, int] | None = None  # MaxCLL, MaxFALL
 
 
 @dataclass
@@ -55,7 +86,7 @@ class Frame:
     index: int
     pts: int | None  # in info.time_base
     time: float | None  # seconds
-    rgb: np.ndarray  # (H, W, 3) uint8, C-contiguous
+    rgb: np.ndarray  # (H, W, 3) uint8, or uint16 for a stream of more than 8 bits; C-contiguous
 
 
 class VideoStream(abc.ABC):
@@ -89,6 +120,40 @@ def _non_square(sar: Fraction | None) -> Fraction | None:
     return sar if sar and sar.numerator and sar != 1 else None
 
 
+def bit_depth(pix_fmt: str) -> int:
+    """Bits per component of a pixel format (8 for one FFmpeg does not know)."""
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return 8
+
+
+def _colour(frame: av.VideoFrame) -> Colour | None:
+    """The colour tags of a decoded frame (the decoder puts the stream's there), None if none is given."""
+    colour = Colour(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range))
+    return None if colour == Colour() else colour
+
+
+def _hdr10(frame: av.VideoFrame) -> HDR10 | None:
+    """HDR10 static metadata from a frame's side data (FFmpeg's AVMasteringDisplayMetadata and
+    AVContentLightMetadata structs), None if it has none."""
+    mastering = light = None
+    for data in frame.side_data:
+        raw = bytes(data)
+        if data.type == SideDataType.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
+            # 10 AVRationals (x, y of R, G, B, white point; min and max luminance), then two flags
+            num_den = np.frombuffer(raw[:80], np.int32).reshape(10, 2)
+            values = [int(n) / int(d) if d else 0.0 for n, d in num_den]
+            has_primaries, has_luminance = np.frombuffer(raw[80:88], np.int32)
+            r, g, b, white = (tuple(values[i:i + 2]) for i in range(0, 8, 2))
+            mastering = ((g, b, r, white) if has_primaries else None, (values[9], values[8]) if has_luminance else None)
+        elif data.type == SideDataType.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
+            light = tuple(int(v) for v in np.frombuffer(raw[:8], np.uint32))
+    if mastering is None and light is None:
+        return None
+    return HDR10(*(mastering or (None, None)), light)
+
+
 def _check_input_path(path: str) -> None:
     if not os.path.exists(path):
         raise VidcleanError(f"{path}: no such file")
@@ -110,9 +175,10 @@ def _tag_seconds(tag: str | None) -> float | None:
 class PyAVStream(VideoStream):
     """Frames of the first video stream of a file, decoded with PyAV (see PyAV's examples)."""
 
-    def __init__(self, path: str | os.PathLike, start_pts: int | None = None):
+    def __init__(self, path: str | os.PathLike, start_pts: int | None = None, depth: int | None = None):
         """``start_pts``: begin at the frame with this timestamp (or the first after it), decoding
-        from the keyframe before it; ``frames_lost`` then counts no frames missing at the end."""
+        from the keyframe before it; ``frames_lost`` then counts no frames missing at the end.
+        ``depth`` 8: frames in 8 bits whatever the stream's depth (None: uint16 above 8 bits)."""
         self._path = path = os.fspath(path)
         self._start_pts = start_pts
         if path != STDIO and not _URL.match(path):
@@ -139,6 +205,8 @@ class PyAVStream(VideoStream):
             if self._first is None:
                 raise VidcleanError(f"{path}: no decodable video frames")
             self._info = self._make_info(self._first)
+            # rgb48le: 16 bits a component, the stream's 10 or 12 scaled up (its own matrix and range)
+            self._format = "rgb48le" if self._info.bit_depth > 8 and depth != 8 else "rgb24"
         except BaseException:
             self.close()
             raise
@@ -175,6 +243,9 @@ class PyAVStream(VideoStream):
             audio_streams=len(container.streams.audio),
             sample_aspect_ratio=_non_square(stream.codec_context.sample_aspect_ratio),
             metadata=tuple((k, v) for k, v in container.metadata.items() if k not in _TECHNICAL_TAGS),
+            bit_depth=bit_depth(first.format.name),
+            colour=_colour(first),
+            hdr10=_hdr10(first),
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:
@@ -250,7 +321,7 @@ class PyAVStream(VideoStream):
                     return
             # A copy, so that no array shares memory with PyAV; and no av.VideoFrame is
             # held across the yield: freeing one after close() crashes PyAV 18.
-            rgb = np.array(frame.to_ndarray(format="rgb24"), order="C")
+            rgb = np.array(frame.to_ndarray(format=self._format), order="C")
             out = Frame(self._index, frame.pts, frame.time, rgb)
             del frame
             self._index += 1
@@ -416,7 +487,7 @@ def open_video(source: int | str | os.PathLike, backend: str | None = None, **kw
     """Open a video file, stream URL or camera for reading. Raises VidcleanError for anything unreadable.
 
     ``backend`` None picks "opencv" for a camera (see is_camera) and "pyav" otherwise; keyword
-    arguments go to the backend (OpenCVCamera takes ``size``).
+    arguments go to the backend (PyAVStream takes ``start_pts`` and ``depth``, OpenCVCamera ``size``).
     """
     if backend is None:
         backend = "opencv" if is_camera(source) else "pyav"

@@ -13,7 +13,7 @@ import numpy as np
 
 from vidclean.errors import VidcleanError, reason
 from vidclean.io.atomic import commit, discard, partial_path
-from vidclean.io.reader import STDIO, VideoInfo
+from vidclean.io.reader import HDR10, STDIO, VideoInfo, bit_depth
 from vidclean.presets import is_large_frame
 
 # Options that make each encoder take `crf` as its quality setting (and stay quiet).
@@ -42,10 +42,11 @@ PIPE_FORMATS = {"y4m": ("yuv4mpegpipe", ".y4m", "rawvideo"), "nut": ("nut", ".nu
 _HARDWARE_ENCODERS = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m", "_mf", "_vulkan")
 
 
-def encoder_for(codec: str | None, ext: str) -> str:
+def encoder_for(codec: str | None, ext: str, bit_depth: int = 8) -> str:
     """The encoder to write ``codec`` with (an everyday name such as h265, or an encoder's own
-    name), or with none named, the container's usual one (VP9 for .webm, H.264 otherwise)."""
-    name = (codec or _CONTAINER_CODEC.get(ext.lower(), "h264")).lower()
+    name), or with none named, the container's usual one (VP9 for .webm, H.264 otherwise, HEVC for
+    a video of more than 8 bits)."""
+    name = (codec or _CONTAINER_CODEC.get(ext.lower(), "h264" if bit_depth <= 8 else "hevc")).lower()
     choices = CODEC_NAMES.get(name, (name,))
     return next((c for c in choices if c in av.codecs_available), choices[0])
 
@@ -56,9 +57,38 @@ SPEED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 # Above 1080p: a short look-ahead and one B-frame, overriding the speed preset's, keep x264's
 # memory down for files a few percent larger (docs/decisions.md, "Memory")
 _LARGE_FRAME_OPTIONS = {"libx264": {"x264-params": "rc-lookahead=3:sync-lookahead=0:bframes=1"}}
-# ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle.
+# ffv1 stores RGB as bgr0 (no 8-bit gbrp): rgb24 <-> bgr0 is an exact shuffle; above 8 bits, gbrp.
 _DEFAULT_PIX_FMT = {"ffv1": "bgr0"}
+_HIGH_DEPTH_RGB = {"ffv1": "gbrp{bits}le"}
+# FFmpeg's colour matrices (AVColorSpace) -> swscale's (SWS_CS_*), to convert RGB to YUV with the input's own
+_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 _AUDIO_FALLBACK = {".webm": "libopus"}  # everything else re-encodes to "aac"
+
+
+def _high_depth_pix_fmt(codec: str, info: VideoInfo, supported: list[str]) -> str | None:
+    """The pixel format that keeps a high-bit-depth input's depth with ``codec``: RGB for FFV1, else the
+    input's own format or 4:2:0 of its depth, else the first of more than 8 bits; None if there is none."""
+    bits = info.bit_depth
+    if codec in _HIGH_DEPTH_RGB:
+        wanted = [_HIGH_DEPTH_RGB[codec].format(bits=b) for b in (bits, 10, 12, 16)]
+    else:
+        wanted = [info.pix_fmt, f"yuv420p{bits}le", "yuv420p10le", "yuv422p10le"]
+    if not supported:  # any format (raw video): YUV as the input has it
+        return info.pix_fmt if info.pix_fmt.startswith("yuv") else f"yuv420p{bits}le"
+    deep = [f for f in supported if bit_depth(f) > 8]
+    return next((f for f in wanted if f in supported), deep[0] if deep else None)
+
+
+def _x265_hdr10(hdr: HDR10) -> str:
+    """x265's parameters for HDR10 static metadata (chromaticity in 0.00002, luminance in 0.0001 cd/m2)."""
+    params = ["hdr10=1"]
+    if hdr.primaries and hdr.luminance:
+        xy = "".join(f"{name}({round(x * 50000)},{round(y * 50000)})" for name, (x, y) in zip(("G", "B", "R", "WP"),
+                                                                                            hdr.primaries))
+        params.append(f"master-display={xy}L({round(hdr.luminance[0] * 10000)},{round(hdr.luminance[1] * 10000)})")
+    if hdr.light_level:
+        params.append(f"max-cll={hdr.light_level[0]},{hdr.light_level[1]}")
+    return ":".join(params)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -108,6 +138,8 @@ class VideoWriter:
         self._count = 0
         self._last_pts: int | None = None
         self._moved = 0  # frames whose timestamp was out of order and moved later
+        self._convert = None  # reformat() arguments: RGB to the output's YUV with the input's matrix and range
+        self._tags: dict[str, int] = {}  # the input's colour tags, put on every frame
         self.tmp_path = None
 
         self.pipe = path == STDIO
@@ -133,7 +165,7 @@ class VideoWriter:
             ext = os.path.splitext(name)[1]
             muxer, default_codec = None, None  # the muxer follows the extension
             self.tmp_path = target = partial_path(path)
-        codec = encoder_for(codec or default_codec, ext)
+        codec = encoder_for(codec or default_codec, ext, info.bit_depth)
         if template is None and codec not in av.codecs_available:
             raise VidcleanError(f"{path}: no encoder {codec!r} in this FFmpeg build (everyday names: "
                                 f"{', '.join(CODEC_NAMES)})")
@@ -142,7 +174,9 @@ class VideoWriter:
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings on stderr unless told errors only
 
         try:
-            self._out = av.open(target, "w", format=muxer)  # a file: only picks the muxer, no file yet
+            # (y4m takes more than 8 bits as FFmpeg's "unofficial" formats, which readers know)
+            options = {"strict": "-1"} if ext.lower() == ".y4m" else None
+            self._out = av.open(target, "w", format=muxer, options=options)  # a file: only picks the muxer, no file yet
         except (av.FFmpegError, OSError, ValueError):
             raise VidcleanError(f"{path}: unknown output format {ext or '(no extension)'!r}") from None
         try:
@@ -174,10 +208,15 @@ class VideoWriter:
         if info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         supported = [f.name for f in stream.codec_context.codec.video_formats or []]
+        if pix_fmt is None and info.bit_depth > 8:
+            pix_fmt = _high_depth_pix_fmt(codec, info, supported)
         if pix_fmt is None:
             pix_fmt = _DEFAULT_PIX_FMT.get(codec, "yuv420p")
             if supported and pix_fmt not in supported:
                 pix_fmt = supported[0]
+        if bit_depth(pix_fmt) < info.bit_depth:
+            self.notes.append(f"the input's {info.bit_depth} bits a sample are written in {bit_depth(pix_fmt)} "
+                              f"({codec} {pix_fmt}); h265, ffv1 or prores keep them")
         fmt = av.VideoFormat(pix_fmt)
         if (info.width % 2 and fmt.chroma_width(2) < 2) or (info.height % 2 and fmt.chroma_height(2) < 2):
             # Subsampled chroma needs even sizes (libx264 refuses odd ones): use full chroma.
@@ -186,6 +225,7 @@ class VideoWriter:
             self.notes.append(f"odd frame size {info.width}x{info.height}: encoding {new} instead of {pix_fmt}")
             pix_fmt = new
         stream.pix_fmt = pix_fmt
+        self._tag_colour(stream.codec_context, av.VideoFormat(pix_fmt))
         stream.codec_context.time_base = self._time_base
         stream.time_base = self._time_base  # a hint; the muxer may pick its own
         options = dict(_CRF_OPTIONS.get(codec, {}))
@@ -195,12 +235,34 @@ class VideoWriter:
             options["preset"] = speed
         if is_large_frame(info.width * info.height):
             options.update(_LARGE_FRAME_OPTIONS.get(codec, {}))
+        if info.hdr10 is not None and codec == "libx265":
+            options["x265-params"] = f"{options['x265-params']}:{_x265_hdr10(info.hdr10)}"
+        elif info.hdr10 is not None:
+            self.notes.append(f"HDR10 mastering display and light levels not written: {codec} here cannot; h265 can")
         stream.options = options
         if info.rotation and hasattr(stream, "set_display_rotation"):
             stream.set_display_rotation(info.rotation)  # same counter-clockwise degrees as read
         elif info.rotation:
             self.notes.append(f"rotation {info.rotation} not kept: this PyAV cannot write a display matrix")
         return stream
+
+    def _tag_colour(self, context, fmt: av.VideoFormat) -> None:
+        """Puts the input's colour tags on the output stream and its frames (some encoders, ProRes,
+        read them there), and the matrix and range that convert RGB to its YUV; HDR is cleaned as
+        coded, which a note says."""
+        colour = self.info.colour
+        if colour is None:
+            return
+        tags = {"color_primaries": colour.primaries, "color_trc": colour.transfer}
+        if not fmt.is_rgb:
+            tags.update(colorspace=colour.matrix, color_range=colour.range)
+            self._convert = {"format": fmt.name, "dst_colorspace": _SWS_MATRIX.get(colour.matrix),
+                             "dst_color_range": colour.range or None}
+        self._tags = {name: value for name, value in tags.items() if value not in (0, 2)}  # (not "unspecified")
+        for name, value in self._tags.items():
+            setattr(context, name, value)
+        if colour.hdr:
+            self.notes.append(f"HDR ({colour.hdr}) cleaned as coded, without tone mapping; its colour tags are kept")
 
     def _copy_video(self, template):
         self._rate = self.info.fps or Fraction(25)
@@ -370,13 +432,13 @@ class VideoWriter:
     # -- writing -------------------------------------------------------------
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame; pts in info.time_base (None: from the frame index)."""
+        """Encode one (H, W, 3) RGB frame, uint8 or uint16 (0-65535, for more than 8 bits); pts in
+        info.time_base (None: from the frame index)."""
         if self._out is None:
             raise VidcleanError(f"{self.path}: writer is closed")
-        if rgb.shape != (self.info.height, self.info.width, 3) or rgb.dtype != np.uint8:
-            raise ValueError(
-                f"expected a ({self.info.height}, {self.info.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}"
-            )
+        if rgb.shape != (self.info.height, self.info.width, 3) or rgb.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"expected a ({self.info.height}, {self.info.width}, 3) uint8 or uint16 frame, got "
+                             f"{rgb.shape} {rgb.dtype}")
         if pts is None:
             pts = round(self._count / (self._rate * self._time_base))
         if self._last_pts is not None and pts <= self._last_pts:
@@ -384,7 +446,11 @@ class VideoWriter:
             # The frame is kept, one frame duration after the last one.
             pts = self._last_pts + max(1, round(1 / (self._rate * self._time_base)))
             self._moved += 1
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24" if rgb.dtype == np.uint8 else "rgb48le")
+        if self._convert is not None:
+            frame = frame.reformat(**self._convert)
+        for name, value in self._tags.items():
+            setattr(frame, name, value)
         frame.pts, frame.time_base = pts, self._time_base
 
         def step():

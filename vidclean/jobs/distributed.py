@@ -26,6 +26,7 @@ import cv2
 from vidclean.core.backend import load_keras
 from vidclean.errors import VidcleanError
 from vidclean.io import atomic
+from vidclean.io.reader import open_video
 from vidclean.io.writer import encoder_for
 from vidclean.jobs.file import clean_file
 from vidclean.jobs.segments import PartMismatch, clean_part, join_parts, part_suffix, plan_parts
@@ -110,6 +111,15 @@ class FileJob:
         self.results = {}
 
 
+def _bit_depth(path) -> int:
+    """Bits a sample of a video (which picks its output's codec); 8 for one that cannot be read (its task says why)."""
+    try:
+        with open_video(path) as stream:
+            return stream.info.bit_depth
+    except VidcleanError:
+        return 8
+
+
 def _cause(exc: BaseException) -> BaseException:
     """The exception a task raised, from the RayTaskError that wraps it."""
     return getattr(exc, "cause", None) or exc
@@ -153,7 +163,7 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
         drop(job)
 
     for entry in todo:
-        job = FileJob(entry, time.time(), codec=encoder_for(options.codec, entry.dst.suffix))
+        job = FileJob(entry, time.time(), codec=encoder_for(options.codec, entry.dst.suffix, _bit_depth(entry.src)))
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
         parts = None if options.strict else plan_parts(entry.src, segment_frames, options.window,
                                                        options.sigma is None, options.fusion_radius)
