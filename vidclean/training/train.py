@@ -32,12 +32,20 @@ from vidclean.training.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPR
 from vidclean.training.losses import denoising_loss
 from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
 from vidclean.training.slim import freeze_layers_of, warm_start
+from vidclean.training.splits import held_out
 
 VAL_SIGMAS = (10, 20, 30, 50)
 
 
-def load_clips(roots, max_frames):
-    clips = [read_clip(p, max_frames) for root in roots for p in find_clips(root)]
+def load_clips(roots, max_frames, training: bool = True):
+    """The clips at or below ``roots``; for training, without the validation clips (splits.held_out)."""
+    paths = [p for root in roots for p in find_clips(root)]
+    if training:
+        skipped = [p for p in paths if held_out(p)]
+        if skipped:
+            print(f"held out of training (validation clips): {', '.join(p.name for p in skipped)}", flush=True)
+        paths = [p for p in paths if p not in skipped]
+    clips = [read_clip(p, max_frames) for p in paths]
     return [c for c in clips if len(c) >= 8]
 
 
@@ -47,7 +55,7 @@ def validation_set(roots, frames, patch, seed=1234):
     Camera-noise crops are told what the blind estimator reads from them, as ``--sigma auto`` does.
     """
     rng = np.random.default_rng(seed)
-    clips = load_clips(roots, max_frames=40)
+    clips = load_clips(roots, max_frames=40, training=False)
     centres = [frames - 1 - k for k in range(MAX_DELAY + 1)]
     crops = []
     for clip in clips:

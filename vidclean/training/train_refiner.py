@@ -143,7 +143,7 @@ def validation_examples(args, denoiser, flow: str) -> dict:
         return {level: {k: z[f"{level}|{k}"] for k in KEYS} for level in levels}
     rng = np.random.default_rng(1234)
     out = {}
-    clips = [c for c in load_clips(args.val, max_frames=40) if len(c) >= CROP_FRAMES]
+    clips = [c for c in load_clips(args.val, max_frames=40, training=False) if len(c) >= CROP_FRAMES]
     if not clips:
         raise SystemExit(f"train-refiner: no validation clip of at least {CROP_FRAMES} frames")
     for level in levels:
