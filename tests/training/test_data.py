@@ -122,3 +122,13 @@ def test_batches_are_shaped_for_the_training_model_and_reproducible(clip):
     assert np.array_equal(again[0][0], noisy) and np.array_equal(again[1], clean)
     batches.on_epoch_end()
     assert not np.array_equal(batches[0][0][0], noisy)  # a new epoch draws new samples
+
+
+def test_low_sigma_draws_the_gaussian_levels_from_the_low_end():
+    from vidclean.training.data import LOW_SIGMA
+
+    crop = np.full((3, 16, 16, 3), 128, np.uint8)
+    levels = lambda low: [make_noisy(crop, np.random.default_rng(s), 0.0, low_sigma=low)[1] for s in range(200)]  # noqa: E731
+    assert max(levels(1.0)) <= LOW_SIGMA
+    assert max(levels(0.0)) > 2 * LOW_SIGMA
+    assert 0.3 < np.mean(np.array(levels(0.5)) <= LOW_SIGMA) < 0.8

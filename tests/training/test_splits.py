@@ -31,3 +31,15 @@ def test_training_skips_validation_clips(tmp_path, capsys):
     assert len(clips) == 1
     assert "held out of training (validation clips): parkour" in capsys.readouterr().out
     assert len(load_clips([tmp_path / "train"], max_frames=8, training=False)) == 2
+
+
+def test_halved_clips_load_at_half_size(tmp_path):
+    from vidclean.training.train import load_clips
+
+    for name in ("jpeg", "png"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(8):
+            cv2.imwrite(str(folder / f"{i:05d}.png"), synth_frame(i, 64, 48))
+    sizes = sorted(c.shape[1:3] for c in load_clips([tmp_path], max_frames=8, halved=[tmp_path / "jpeg"]))
+    assert sizes == [(24, 32), (48, 64)]

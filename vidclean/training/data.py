@@ -75,13 +75,18 @@ CRF_RANGE = (16, 28)
 # Camera-noise strength of training samples: shot and read (add_camera_noise) are drawn
 # log-uniformly from these ranges, independently
 CAMERA_SHOT, CAMERA_READ = (1e-4, 1e-2), (1e-3, 10**-1.7)
+# The low end of the noise levels, where most footage lies: ``low_sigma`` of the Gaussian samples draw their
+# level from 0 to this instead of 0 to MAX_SIGMA (issue 26: the per-frame CNN led there)
+LOW_SIGMA = 20.0
 
 
 def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: float,
-               shot=CAMERA_SHOT, read=CAMERA_READ, recompressed=RECOMPRESSED) -> tuple[np.ndarray, float]:
+               shot=CAMERA_SHOT, read=CAMERA_READ, recompressed=RECOMPRESSED,
+               low_sigma: float = 0.0) -> tuple[np.ndarray, float]:
     """Noisy version of a uint8 clip and the noise level the model is told (0-255 scale).
 
-    Gaussian samples are told their sigma. Camera samples are told what the blind estimator of
+    Gaussian samples are told their sigma, drawn from 0 to MAX_SIGMA, or for a fraction
+    ``low_sigma`` of them from 0 to LOW_SIGMA. Camera samples are told what the blind estimator of
     ``--sigma auto`` reads from them (median over the frames of the crop): after H.264 that reads low
     (docs/decisions.md, "Noise estimation"), and the network must learn to clean all the same.
     """
@@ -92,7 +97,7 @@ def make_noisy(clean: np.ndarray, rng: np.random.Generator, camera_fraction: flo
             noisy = h264_roundtrip(noisy, int(rng.integers(CRF_RANGE[0], CRF_RANGE[1] + 1)))
         sigma = estimate_clip_sigma(noisy)
         return noisy, min(sigma, MAX_SIGMA)
-    sigma = float(rng.uniform(0, MAX_SIGMA))
+    sigma = float(rng.uniform(0, LOW_SIGMA if low_sigma and rng.random() < low_sigma else MAX_SIGMA))
     return add_gaussian(clean, sigma, rng), sigma
 
 
@@ -101,8 +106,9 @@ class ClipBatches(keras.utils.PyDataset):
 
     def __init__(self, clips, stills, *, frames=7, patch=64, batch=16, steps=200,
                  camera_fraction=0.2, camera_shot=CAMERA_SHOT, camera_read=CAMERA_READ, recompressed=RECOMPRESSED,
-                 still_fraction=0.0, seed=0, **kwargs):
+                 still_fraction=0.0, low_sigma=0.0, seed=0, **kwargs):
         super().__init__(**kwargs)
+        self.low_sigma = low_sigma
         self.still_fraction = still_fraction
         self.camera_shot, self.camera_read, self.recompressed = camera_shot, camera_read, recompressed
         self.clips, self.stills = clips, stills
@@ -144,7 +150,8 @@ class ClipBatches(keras.utils.PyDataset):
         centres = [t - 1 - k for k in range(MAX_DELAY + 1)]  # the training model's outputs
         for j in range(b):
             clip = self.sample(rng)
-            n, s = make_noisy(clip, rng, self.camera_fraction, self.camera_shot, self.camera_read, self.recompressed)
+            n, s = make_noisy(clip, rng, self.camera_fraction, self.camera_shot, self.camera_read, self.recompressed,
+                              self.low_sigma)
             if rng.random() < 0.3:  # robustness to a misestimated noise level
                 s *= rng.uniform(0.85, 1.15)
             noisy[j] = n / 255.0

@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 
@@ -27,26 +28,34 @@ from vidclean.core.noise import estimate_clip_sigma
 from vidclean.io.clips import read_clip, read_image
 from vidclean.metrics import psnr
 from vidclean.presets import FORMER, MAX_WINDOW, net_config
-from vidclean.training.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, RECOMPRESSED, ClipBatches, find_clips,
-                                    find_stills)
+from vidclean.training.data import (CAMERA_READ, CAMERA_SHOT, CRF_RANGE, LOW_SIGMA, RECOMPRESSED, ClipBatches,
+                                    find_clips, find_stills)
 from vidclean.training.losses import denoising_loss
-from vidclean.training.noise import CAMERA_LEVELS, add_gaussian, camera_level
+from vidclean.training.noise import CAMERA_LEVELS, MAX_SIGMA, add_gaussian, camera_level
 from vidclean.training.slim import freeze_layers_of, warm_start
 from vidclean.training.splits import held_out
 
 VAL_SIGMAS = (10, 20, 30, 50)
 
 
-def load_clips(roots, max_frames, training: bool = True):
-    """The clips at or below ``roots``; for training, without the validation clips (splits.held_out)."""
+def load_clips(roots, max_frames, training: bool = True, halved=()):
+    """The clips at or below ``roots``; for training, without the validation clips (splits.held_out).
+    Clips at or below a root of ``halved`` are loaded at half size (their JPEG blocking halved too)."""
     paths = [p for root in roots for p in find_clips(root)]
+    halved = [Path(h).resolve() for h in halved]
+    at_half = {p for p in paths if any(Path(p).resolve().is_relative_to(h) for h in halved)}
     if training:
         skipped = [p for p in paths if held_out(p)]
         if skipped:
             print(f"held out of training (validation clips): {', '.join(p.name for p in skipped)}", flush=True)
         paths = [p for p in paths if p not in skipped]
-    clips = [read_clip(p, max_frames) for p in paths]
+    clips = [half_size(read_clip(p, max_frames)) if p in at_half else read_clip(p, max_frames) for p in paths]
     return [c for c in clips if len(c) >= 8]
+
+
+def half_size(clip: np.ndarray) -> np.ndarray:
+    """A (T, H, W, 3) clip at half its height and width, each pixel the mean of four."""
+    return np.stack([cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA) for f in clip])
 
 
 def validation_set(roots, frames, patch, seed=1234):
@@ -146,6 +155,12 @@ def add_data_arguments(ap: argparse.ArgumentParser, camera_noise: float = 0.2, s
                     help="fraction of samples of a scene that hardly moves (a frame or still under 0-30%% of "
                          "the synthetic camera motion), where the frames around one help most")
     ap.add_argument("--max-frames", type=int, default=120, help="frames loaded per training clip")
+    ap.add_argument("--halved", nargs="*", default=[], metavar="DIR",
+                    help="clips at or below these folders are trained on at half size: cleaner detail from "
+                         "JPEG-compressed frames (DAVIS 2016's are quality ~75)")
+    ap.add_argument("--low-sigma", type=float, default=0.0,
+                    help=f"fraction of the Gaussian samples whose sigma is drawn from 0-{LOW_SIGMA:g} instead of "
+                         f"0-{MAX_SIGMA:g}: more practice where footage mostly is (default 0)")
 
 
 def check_data_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -156,6 +171,8 @@ def check_data_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) 
         ap.error("--recompressed must be between 0 and 1")
     if not 0 <= args.still <= 1:
         ap.error("--still must be between 0 and 1")
+    if not 0 <= args.low_sigma <= 1:
+        ap.error("--low-sigma must be between 0 and 1")
 
 
 def main(argv=None):
@@ -215,7 +232,7 @@ def main(argv=None):
     deadline = time.time() + args.minutes * 60 if args.minutes else float("inf")
 
     t0 = time.time()
-    clips = load_clips(args.clips, args.max_frames)
+    clips = load_clips(args.clips, args.max_frames, halved=args.halved)
     stills = [read_image(p) for root in args.stills for p in find_stills(root)]
     val_set = validation_set(args.val, args.frames, 128)
     print(f"loaded {len(clips)} clips ({sum(len(c) for c in clips)} frames), {len(stills)} stills, "
@@ -244,7 +261,7 @@ def main(argv=None):
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
                        camera_shot=args.camera_shot, camera_read=args.camera_read, recompressed=args.recompressed,
-                       still_fraction=args.still,
+                       still_fraction=args.still, low_sigma=args.low_sigma,
                        workers=args.workers, use_multiprocessing=args.processes,
                        max_queue_size=max(8, 2 * args.workers))
     callback = Checkpoint(nets, val_model, val_set, out, deadline)

@@ -112,7 +112,7 @@ def make_examples(args, denoiser, flow: str) -> None:
     chunks = -(-args.crops // args.chunk)
     if all((folder / f"{c:04d}.npz").exists() for c in range(chunks)):
         return
-    clips = load_clips(args.clips, args.max_frames)
+    clips = load_clips(args.clips, args.max_frames, halved=args.halved)
     stills = [read_image(p) for root in args.stills for p in find_stills(root)]
     source = ClipBatches(clips, stills, frames=CROP_FRAMES, patch=args.crop, still_fraction=args.still)
     t0 = time.time()
@@ -125,7 +125,7 @@ def make_examples(args, denoiser, flow: str) -> None:
         for _ in range(min(args.chunk, args.crops - c * args.chunk)):
             clip = source.sample(rng)
             noisy, sigma = make_noisy(clip, rng, args.camera_noise, args.camera_shot, args.camera_read,
-                                      args.recompressed)
+                                      args.recompressed, args.low_sigma)
             parts.append(stack(fused_examples(denoiser, noisy, sigma, flow)[KEEP], clip[KEEP]))
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **joined(parts))
