@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vidclean.errors import VidcleanError
-from vidclean.presets import ENCODER_PRESET, PRESETS, check_window, fusion_radius, weights_path
+from vidclean.presets import DEFAULT_WINDOW, ENCODER_PRESET, PRESETS, check_window, fusion_radius, weights_path
 
 if TYPE_CHECKING:
     from vidclean.core.denoiser import Denoiser
@@ -68,7 +68,7 @@ class CleanOptions:
     """
 
     preset: str = "balanced"
-    window: int = 5
+    window: int = DEFAULT_WINDOW
     sigma: float | None = None
     fusion: bool = True
     tile: int | None = None

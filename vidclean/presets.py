@@ -14,6 +14,7 @@ SIZE_MULTIPLE = 4  # two 2x down-samplings inside the net: frames are padded to 
 LARGE_FRAME_PIXELS = 1920 * 1088
 MAX_DELAY = 3  # largest look-ahead k the decoder was trained for: windows up to 2*3+1 = 7 frames
 MAX_WINDOW = 2 * MAX_DELAY + 1  # the longest window, in frames
+DEFAULT_WINDOW = 5  # frames each output sees unless told otherwise
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # The ConvLSTM state restarts every STATE_PERIOD frames (by frame index), warmed up from zero on the
 # STATE_WARMUP frames before: a frame's output depends on a bounded stretch of the video, so a part can be
@@ -119,6 +120,19 @@ def check_window(window: int) -> int:
     if window < 1 or window % 2 == 0 or window // 2 > MAX_DELAY:
         raise ValueError(f"window must be odd, between 1 and {MAX_WINDOW}; got {window}")
     return window
+
+
+def state_tracks(position: int, k: int, begin: int, lowest: int = 0, period: int = STATE_PERIOD,
+                 warmup: int = STATE_WARMUP) -> list[int]:
+    """The ConvLSTM state tracks that the frame stepped at ``position`` enters (at most two).
+
+    Track ``c`` serves frames ``c*period`` .. ``(c+1)*period - 1``: it starts ``warmup`` frames before
+    them (or at ``begin``, where the stream starts after that) and takes frames up to ``k`` (the
+    look-ahead) past them. Tracks below ``lowest`` serve no frame wanted.
+    """
+    P = period
+    return [c for c in (position // P - 1, position // P, position // P + 1)
+            if c >= lowest and max(c * P - warmup, begin) <= position <= (c + 1) * P - 1 + k]
 
 
 def is_large_frame(pixels: int) -> bool:

@@ -57,3 +57,18 @@ def test_backend_cleans_as_tensorflow_does(backend, noisy, on_tensorflow, tmp_pa
         # sums differs (a level or two, rarely, after rounding)
         assert psnr(other, reference) > 60, preset
         assert psnr(other, read_clip(noisy)) < 45, preset  # it did clean: not the input passed through
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_backend_takes_and_gives_16_bit_frames(backend):
+    """uint16 frames (10-bit video) come back uint16 on every backend (PyTorch has no uint16 tensors)."""
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    script = ("import numpy as np; from vidclean import Denoiser; "
+              "f = (np.random.default_rng(0).integers(0, 65535, (4, 32, 48, 3))).astype(np.uint16); "
+              "out = list(Denoiser('fast', sigma=10, precision='float32').denoise(f)); "
+              "print(out[0].dtype, len(out), int(out[0].max()) > 255)")
+    r = subprocess.run([sys.executable, "-c", script], env={**os.environ, "KERAS_BACKEND": backend},
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["uint16", "4", "True"]

@@ -30,7 +30,7 @@ from vidclean.jobs.batch import VIDEO_EXTENSIONS, BatchProgress, plan, run_batch
 from vidclean.jobs.file import clean_file
 from vidclean.jobs.resume import finished_parts
 from vidclean.options import MIN_TILE, PART_FRAMES, CleanOptions, LiveOptions, live_default_preset
-from vidclean.presets import ENCODER_PRESET, PRESETS, check_window
+from vidclean.presets import DEFAULT_WINDOW, ENCODER_PRESET, PRESETS, check_window
 
 USAGE = """vidclean [clean] INPUT OUTPUT [options] [-y]
        vidclean batch INPUT_DIR OUTPUT_DIR [options] [-y]
@@ -116,8 +116,8 @@ def add_cleaning_options(p: argparse.ArgumentParser) -> None:
     """The model and output options that cleaning one file and a batch of files share."""
     p.add_argument("--sigma", type=_sigma, default=None, metavar="N|auto",
                    help="noise level on the 0-255 scale, or 'auto' to estimate it (default: auto)")
-    p.add_argument("--window", type=_window, default=5, metavar="N",
-                   help="odd number of frames each output frame sees (default: 5)")
+    p.add_argument("--window", type=_window, default=DEFAULT_WINDOW, metavar="N",
+                   help="odd number of frames each output frame sees (default: %(default)s)")
     p.add_argument("--preset", default="balanced", choices=sorted(PRESETS), help="model preset (default: balanced)")
     p.add_argument("--no-fusion", action="store_true",
                    help="skip the motion-compensated averaging of each cleaned frame with the 2 before and after "

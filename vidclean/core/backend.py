@@ -17,6 +17,8 @@ import tempfile
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 from vidclean.errors import VidcleanError
 
 # C++ log lines of level INFO or WARNING (I0000 00:00:...) and absl's notice about them
@@ -98,9 +100,6 @@ def _signals_held():
                 signal.raise_signal(held[0])
 
 
-# The largest value of a pixel type: 8-bit and high-bit-depth frames (uint16, 0-65535)
-PEAK = {"uint8": 255, "uint16": 65535}
-
 # CPU flags of bfloat16 arithmetic in hardware, which oneDNN's bfloat16 convolutions use: Intel's
 # AMX matrix units (Xeon 4th generation on), AVX-512 BF16 dot products (AMD Zen 4 on, Intel Cooper Lake)
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -157,11 +156,11 @@ def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
     back into pixels of the first input's type in the graph.
     """
 
-    def run(inputs, call=lambda x: model(x, training=False)):
+    def run(inputs, call=lambda x: model(x, training=False), kind=None):
         if not pixels_first:
             return call(inputs)
-        kind = keras.backend.standardize_dtype(inputs[0].dtype)
-        peak = PEAK[kind]
+        kind = kind or keras.backend.standardize_dtype(inputs[0].dtype)  # "uint8" or "uint16"
+        peak = int(np.iinfo(kind).max)
         out = call([ops.cast(inputs[0], "float32") * (1 / peak), *inputs[1:]])
         if not pixels_out:
             return out
@@ -186,8 +185,10 @@ def compiled(model, pixels_first: bool = False, pixels_out: bool = False):
         import torch
 
         def step(inputs):  # (predict_on_batch refuses a list mixing NumPy arrays and tensors)
+            kind = np.asarray(inputs[0]).dtype.name  # (a uint16 array becomes an int32 tensor, and back)
             with torch.no_grad():
-                return run([ops.convert_to_tensor(x) for x in inputs])
+                out = run([ops.convert_to_tensor(x) for x in inputs], kind=kind)
+            return ops.convert_to_numpy(out).astype(kind, copy=False) if pixels_out else out
 
         return step
     return lambda inputs: run(inputs, model.predict_on_batch)

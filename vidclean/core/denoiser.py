@@ -39,8 +39,8 @@ from vidclean.core.pipeline import prefetch
 from vidclean.core.tiling import Tiling, pad_to_multiple, tile_budget
 from vidclean.core.window import sliding_windows
 from vidclean.io.reader import Frame
-from vidclean.presets import (PRESETS, STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow, fusion_radius,
-                              is_large_frame)
+from vidclean.presets import (DEFAULT_WINDOW, PRESETS, STATE_PERIOD, STATE_WARMUP, check_window, fusion_flow,
+                              fusion_radius, is_large_frame, state_tracks)
 
 ops = load_keras().ops
 
@@ -107,7 +107,7 @@ class Denoiser:
     (``denoise`` or ``run``) starts its own estimate, so one Denoiser serves many files.
     """
 
-    def __init__(self, preset: str = "balanced", window: int = 5, sigma: float | str | None = "auto",
+    def __init__(self, preset: str = "balanced", window: int = DEFAULT_WINDOW, sigma: float | str | None = "auto",
                  fusion: bool | tuple[int, int] | None = True, *, tile: int | None = None, precision: str = "auto",
                  weights: str | None = None):
         if preset not in PRESETS:
@@ -406,11 +406,8 @@ class StateTracks:
         self.tracks: dict[int, list] = {}  # track -> (h, c) per tile
 
     def step(self, item: Encoded) -> None:
-        p, P = self.position, STATE_PERIOD
+        wanted = state_tracks(self.position, self.k, self.begin, self.lowest, STATE_PERIOD, STATE_WARMUP)
         self.position += 1
-        wanted = [c for c in (p // P - 1, p // P, p // P + 1)
-                  # from its warm-up, or from the stream's start if the stream starts after that
-                  if c >= self.lowest and max(c * P - STATE_WARMUP, self.begin) <= p <= (c + 1) * P - 1 + self.k]
         for c in list(self.tracks):
             if c not in wanted:
                 del self.tracks[c]  # its frames are all decoded

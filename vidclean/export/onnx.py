@@ -21,6 +21,7 @@ from vidclean.core.backend import backend_name, chatter_filtered
 from vidclean.errors import VidcleanError
 from vidclean.io.atomic import write_bytes
 from vidclean.presets import (
+    DEFAULT_WINDOW,
     FUSION_RADIUS,
     MAX_DELAY,
     PRESETS,
@@ -29,6 +30,7 @@ from vidclean.presets import (
     SIZE_MULTIPLE,
     STATE_PERIOD,
     STATE_WARMUP,
+    NetConfig,
     fusion_flow,
 )
 
@@ -46,7 +48,7 @@ OUTPUTS = {"encoder": ("skip", "feat"), "temporal": ("next_h", "next_c"), "decod
            "refiner": ("refined",)}
 
 STEPPING = [
-    ("Pixels are RGB float32 in 0-1 (8-bit values / 255), NHWC; pad height and width to a multiple of "
+    ("Pixels are RGB float32 in 0-1 (8-bit values / 255, 16-bit / 65535), NHWC; pad height and width to a multiple of "
     "size_multiple (reflecting the last rows and columns), crop the output back."),
     ("encoder: each frame once, with noise_map = sigma / 255 everywhere (sigma on the 0-255 scale) -> skip "
     "(half resolution), feat (quarter resolution)."),
@@ -73,6 +75,8 @@ def _quiet_converter():
             import tf2onnx
     except ImportError:
         raise VidcleanError("ONNX export needs tf2onnx and onnx: pip install 'vidclean[onnx]'") from None
+    except Exception as exc:  # noqa: BLE001 - installed but broken (a version that does not fit): one line
+        raise VidcleanError(f"tf2onnx cannot load ({type(exc).__name__}: {exc}); pip install -U 'vidclean[onnx]'") from None
     tf2onnx.logging.set_level(logging.ERROR)
     return tf2onnx
 
@@ -103,23 +107,27 @@ def onnx_bytes(model, name: str, input_names: tuple[str, ...], output_names: tup
     return proto.SerializeToString()
 
 
+def inputs_of(name: str, cfg: NetConfig) -> tuple[str, ...]:
+    """A network's ONNX inputs, in order (the decoder's with the neighbours' where it takes them)."""
+    return INPUTS[name] + (NEIGHBOUR_INPUTS if name == "decoder" and cfg.neighbours else ())
+
+
 def manifest(preset: str, files: dict[str, str]) -> dict:
     """What a runtime needs to step a preset's exported networks (written as vidclean.json)."""
     cfg = PRESETS[preset]
     refiner = REFINERS.get(preset)
-    decoder_inputs = INPUTS["decoder"] + (NEIGHBOUR_INPUTS if cfg.neighbours else ())
     return {
         "format": "vidclean-onnx",
         "version": 1,
         "vidclean": __version__,
         "preset": preset,
         "opset": OPSET,
-        "networks": {name: {"file": file, "inputs": list(decoder_inputs if name == "decoder" else INPUTS[name]),
-                            "outputs": list(OUTPUTS[name])} for name, file in files.items()},
+        "networks": {name: {"file": file, "inputs": list(inputs_of(name, cfg)), "outputs": list(OUTPUTS[name])}
+                     for name, file in files.items()},
         "widths": {"skip": cfg.skip, "feat": cfg.feat, "state": cfg.lstm},
         "size_multiple": SIZE_MULTIPLE,
         "max_delay": MAX_DELAY,
-        "default_window": 5,
+        "default_window": DEFAULT_WINDOW,
         "neighbours": cfg.neighbours,
         "state_restart": {"period": STATE_PERIOD, "warmup": STATE_WARMUP},
         "sigma": {"scale": "0-255", "auto": f"median of per-frame estimates over the last {SIGMA_HISTORY} frames "
@@ -174,10 +182,9 @@ def export_onnx(folder: str | os.PathLike, presets: list[str] | None = None, ove
             raise VidcleanError(f"{out}: cannot make the folder ({exc.strerror})") from None
         files = {}
         for name, model in models.items():
-            inputs = INPUTS[name] + (NEIGHBOUR_INPUTS if name == "decoder" and nets.cfg.neighbours else ())
             files[name] = f"{name}.onnx"
-            written.append(_write(out / files[name], onnx_bytes(model, f"vidclean_{preset}_{name}", inputs,
-                                                                 OUTPUTS[name])))
+            written.append(_write(out / files[name], onnx_bytes(model, f"vidclean_{preset}_{name}",
+                                                                 inputs_of(name, nets.cfg), OUTPUTS[name])))
         text = json.dumps(manifest(preset, files), indent=2) + "\n"
         written.append(_write(out / MANIFEST, text.encode()))  # last: its presence says the folder is complete
     return written

@@ -1,7 +1,7 @@
 """Exported networks stepped with ONNX Runtime and NumPy alone (Keras is not imported).
 
     nets = OnnxNetworks("models/balanced")                  # a folder written by ``vidclean export``
-    for clean in nets.denoise(frames, sigma=20):            # H x W x 3 uint8 RGB in, float32 0-1 out
+    for clean in nets.denoise(frames, sigma=20):            # H x W x 3 uint8 (or uint16) RGB in, float32 0-1 out
         image = to_uint8(clean)
 
 This is the engine's network stage (vidclean.core.denoiser) without its tiling, threads and fusion:
@@ -23,6 +23,7 @@ from vidclean.core.noise import SigmaTracker
 from vidclean.core.tiling import pad_to_multiple
 from vidclean.core.window import sliding_windows
 from vidclean.errors import VidcleanError
+from vidclean.presets import check_window, state_tracks
 
 
 def to_uint8(clean: np.ndarray) -> np.ndarray:
@@ -77,17 +78,15 @@ class OnnxNetworks:
         """Cleans one clip: one float32 H x W x 3 frame (0-1) per input frame, in order.
 
         Args:
-            frames: H x W x 3 uint8 RGB arrays, all the same size.
+            frames: H x W x 3 RGB arrays, uint8 or (more than 8 bits) uint16, all the same size.
             sigma: noise level on the 0-255 scale, or "auto" (estimated as the engine does).
             window: odd number of frames each output sees (default: the manifest's).
         """
         m = self.manifest
-        window = window or m["default_window"]
-        k, max_delay = window // 2, m["max_delay"]
-        if window % 2 == 0 or not 0 <= k <= max_delay:
-            raise ValueError(f"window must be odd, between 1 and {2 * max_delay + 1}; got {window}")
-        period, warmup = m["state_restart"]["period"], m["state_restart"]["warmup"]
-        width = m["widths"]["state"]
+        window = check_window(window or m["default_window"])
+        k = window // 2
+        delay = np.full((1, 1), k / m["max_delay"], np.float32)
+        width, period, warmup = m["widths"]["state"], m["state_restart"]["period"], m["state_restart"]["warmup"]
         tracker = SigmaTracker() if sigma == "auto" else None
         size: list[tuple[int, int]] = []
 
@@ -95,18 +94,15 @@ class OnnxNetworks:
             for rgb in frames:
                 size[:] = [rgb.shape[:2]]
                 level = tracker.update(rgb) if tracker else float(sigma)
-                image = pad_to_multiple(rgb, m["size_multiple"])[None].astype(np.float32) / 255
+                image = pad_to_multiple(rgb, m["size_multiple"])[None].astype(np.float32) / np.iinfo(rgb.dtype).max
                 yield self.encode(image, level)
 
-        delay = np.full((1, 1), k / max_delay, np.float32)
         tracks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track -> (h, c)
         position = -k  # index of the next frame stepped: the first window's reflected pre-roll starts at -k
         before = None
         for t, win in enumerate(sliding_windows(items(), window)):
             for item in win if t == 0 else win[-1:]:  # the first window steps all its frames, later ones their newest
-                p = position
-                wanted = [n for n in (p // period - 1, p // period, p // period + 1)
-                          if n >= 0 and max(n * period - warmup, -k) <= p <= (n + 1) * period - 1 + k]
+                wanted = state_tracks(position, k, -k, 0, period, warmup)
                 tracks = {n: s for n, s in tracks.items() if n in wanted}
                 for n in wanted:
                     h, c = tracks.get(n) or (np.zeros(item.feat.shape[:3] + (width,), np.float32),) * 2

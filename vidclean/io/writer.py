@@ -61,7 +61,10 @@ _LARGE_FRAME_OPTIONS = {"libx264": {"x264-params": "rc-lookahead=3:sync-lookahea
 _DEFAULT_PIX_FMT = {"ffv1": "bgr0"}
 _HIGH_DEPTH_RGB = {"ffv1": "gbrp{bits}le"}
 # FFmpeg's colour matrices (AVColorSpace) -> swscale's (SWS_CS_*), to convert RGB to YUV with the input's own
-_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9}
+# Matrices swscale has no converter for -> the one it converts with instead (and so the output's tag)
+_NEAREST_MATRIX = {10: 9}  # BT.2020 constant luminance: as non-constant
+_BT601 = 6  # (AVCOL_SPC_SMPTE170M) what swscale converts with for any other matrix
 _AUDIO_FALLBACK = {".webm": "libopus"}  # everything else re-encodes to "aac"
 
 
@@ -71,8 +74,9 @@ def _high_depth_pix_fmt(codec: str, info: VideoInfo, supported: list[str]) -> st
     bits = info.bit_depth
     if codec in _HIGH_DEPTH_RGB:
         wanted = [_HIGH_DEPTH_RGB[codec].format(bits=b) for b in (bits, 10, 12, 16)]
-    else:
-        wanted = [info.pix_fmt, f"yuv420p{bits}le", "yuv420p10le", "yuv422p10le"]
+    else:  # the input's chroma layout at its depth or 10 bits, else 4:2:0
+        chroma = info.pix_fmt[:7] if info.pix_fmt.startswith(("yuv420p", "yuv422p", "yuv444p")) else "yuv420p"
+        wanted = [info.pix_fmt, f"{chroma}{bits}le", f"{chroma}10le", f"yuv420p{bits}le", "yuv420p10le", "yuv422p10le"]
     if not supported:  # any format (raw video): YUV as the input has it
         return info.pix_fmt if info.pix_fmt.startswith("yuv") else f"yuv420p{bits}le"
     deep = [f for f in supported if bit_depth(f) > 8]
@@ -214,16 +218,18 @@ class VideoWriter:
             pix_fmt = _DEFAULT_PIX_FMT.get(codec, "yuv420p")
             if supported and pix_fmt not in supported:
                 pix_fmt = supported[0]
-        if bit_depth(pix_fmt) < info.bit_depth:
-            self.notes.append(f"the input's {info.bit_depth} bits a sample are written in {bit_depth(pix_fmt)} "
-                              f"({codec} {pix_fmt}); h265, ffv1 or prores keep them")
         fmt = av.VideoFormat(pix_fmt)
         if (info.width % 2 and fmt.chroma_width(2) < 2) or (info.height % 2 and fmt.chroma_height(2) < 2):
-            # Subsampled chroma needs even sizes (libx264 refuses odd ones): use full chroma.
-            new = pix_fmt.replace("420", "444").replace("422", "444")
-            new = new if new != pix_fmt and (not supported or new in supported) else "yuv444p"
+            # Subsampled chroma needs even sizes (libx264 refuses odd ones): use full chroma, same depth.
+            depth = bit_depth(pix_fmt)
+            choices = [pix_fmt.replace("420", "444").replace("422", "444"), *([f"yuv444p{depth}le"] if depth > 8 else []),
+                       "yuv444p"]
+            new = next(f for f in choices if f != pix_fmt and (f == "yuv444p" or not supported or f in supported))
             self.notes.append(f"odd frame size {info.width}x{info.height}: encoding {new} instead of {pix_fmt}")
             pix_fmt = new
+        if bit_depth(pix_fmt) < info.bit_depth:
+            self.notes.append(f"the input's {info.bit_depth} bits a sample are written in {bit_depth(pix_fmt)} "
+                              f"({codec} {pix_fmt}); h265 and ffv1 keep them (prores and h264 up to 10)")
         stream.pix_fmt = pix_fmt
         self._tag_colour(stream.codec_context, av.VideoFormat(pix_fmt))
         stream.codec_context.time_base = self._time_base
@@ -255,10 +261,16 @@ class VideoWriter:
             return
         tags = {"color_primaries": colour.primaries, "color_trc": colour.transfer}
         if not fmt.is_rgb:
-            tags.update(colorspace=colour.matrix, color_range=colour.range)
-            self._convert = {"format": fmt.name, "dst_colorspace": _SWS_MATRIX.get(colour.matrix),
+            # the matrix the conversion uses, and tags: the input's, or the nearest swscale has
+            matrix = _NEAREST_MATRIX.get(colour.matrix, colour.matrix)
+            if matrix != 2 and matrix not in _SWS_MATRIX:
+                self.notes.append(f"colour matrix {colour.matrix} cannot be converted to here: written as BT.601")
+                matrix = _BT601
+            tags.update(colorspace=matrix, color_range=colour.range)
+            self._convert = {"format": fmt.name, "dst_colorspace": _SWS_MATRIX.get(matrix),
                              "dst_color_range": colour.range or None}
-        self._tags = {name: value for name, value in tags.items() if value not in (0, 2)}  # (not "unspecified")
+        unspecified = {"color_primaries": 2, "color_trc": 2, "colorspace": 2, "color_range": 0}
+        self._tags = {name: value for name, value in tags.items() if value != unspecified[name]}
         for name, value in self._tags.items():
             setattr(context, name, value)
         if colour.hdr:

@@ -163,7 +163,8 @@ def run_batch_ray(todo: list, options: CleanOptions, address: str, segment_frame
         drop(job)
 
     for entry in todo:
-        job = FileJob(entry, time.time(), codec=encoder_for(options.codec, entry.dst.suffix, _bit_depth(entry.src)))
+        depth = 8 if options.codec else _bit_depth(entry.src)  # (only the default codec depends on it)
+        job = FileJob(entry, time.time(), codec=encoder_for(options.codec, entry.dst.suffix, depth))
         # --strict needs the whole file read by one reader (it counts frames missing at the end)
         parts = None if options.strict else plan_parts(entry.src, segment_frames, options.window,
                                                        options.sigma is None, options.fusion_radius)
