@@ -37,19 +37,19 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default="runs/fusion_sweep.json")
     args = ap.parse_args(argv)
 
-    plain = Denoiser(args.preset, fusion=False)
+    # the fusion reads its settings when it runs: one Denoiser serves them all
+    plain, fused = Denoiser(args.preset, fusion=False), Denoiser(args.preset)
     settings = list(itertools.product(args.cap_base, args.cap_slope, args.tau_scale))
     rows = []
     for ci, path in enumerate(split_paths(args.split)):
         clean = read_clip(path, args.frames)
         for li, sigma in enumerate(args.sigmas):
             noisy = benchmark_noise(clean, "gaussian", sigma, args.seed, ci, li)
-            plain.sigma = sigma
+            plain.sigma = fused.sigma = sigma
             row = {"clip": path.name, "sigma": sigma}
             row["network"] = float(np.mean([psnr(o, c) for o, c in zip(plain.denoise(noisy), clean)]))
             for base, slope, scale in settings:
                 fusion.CAP_BASE, fusion.CAP_SLOPE, fusion.TAU_SCALE = base, slope, scale
-                fused = Denoiser(args.preset, sigma=sigma)
                 row[f"fused b{base:g} s{slope:g} t{scale:g}"] = float(
                     np.mean([psnr(o, c) for o, c in zip(fused.denoise(noisy), clean)]))
             rows.append(row)

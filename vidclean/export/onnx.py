@@ -36,7 +36,7 @@ from vidclean.presets import (
 
 OPSET = 17  # ONNX Runtime, OpenVINO and TensorRT 8.6+ all run it
 MANIFEST = "vidclean.json"
-# Each network's (ONNX name, Keras input name) of its inputs, and its outputs, in order
+# Each network's ONNX input names (in the Keras model's input order), and its outputs' names
 INPUTS = {
     "encoder": ("frame", "noise_map"),
     "temporal": ("feat", "state_h", "state_c"),

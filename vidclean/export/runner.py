@@ -33,11 +33,12 @@ def to_uint8(clean: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Item:
-    """One frame as the networks see it: its padded pixels (0-1) and encoder outputs."""
+    """One frame as the networks see it: its padded pixels (0-1), encoder outputs and size before padding."""
 
     image: np.ndarray
     skip: np.ndarray
     feat: np.ndarray
+    size: tuple[int, int]
 
 
 class OnnxNetworks:
@@ -68,10 +69,12 @@ class OnnxNetworks:
         names = self.manifest["networks"][name]["outputs"]
         return dict(zip(names, self.sessions[name].run(names, inputs)))
 
-    def encode(self, image: np.ndarray, sigma: float) -> _Item:
+    def encode(self, rgb: np.ndarray, sigma: float) -> _Item:
+        """One H x W x 3 frame (pixels) through the encoder, padded to the size multiple."""
+        image = pad_to_multiple(rgb, self.manifest["size_multiple"])[None].astype(np.float32) / np.iinfo(rgb.dtype).max
         noise = np.full(image.shape[:3] + (1,), sigma / 255, np.float32)
         out = self.call("encoder", {"frame": image, "noise_map": noise})
-        return _Item(image, out["skip"], out["feat"])
+        return _Item(image, out["skip"], out["feat"], rgb.shape[:2])
 
     def denoise(self, frames: Iterable[np.ndarray], sigma: float | str = "auto", window: int | None = None
                 ) -> Iterator[np.ndarray]:
@@ -88,19 +91,12 @@ class OnnxNetworks:
         delay = np.full((1, 1), k / m["max_delay"], np.float32)
         width, period, warmup = m["widths"]["state"], m["state_restart"]["period"], m["state_restart"]["warmup"]
         tracker = SigmaTracker() if sigma == "auto" else None
-        size: list[tuple[int, int]] = []
-
-        def items():
-            for rgb in frames:
-                size[:] = [rgb.shape[:2]]
-                level = tracker.update(rgb) if tracker else float(sigma)
-                image = pad_to_multiple(rgb, m["size_multiple"])[None].astype(np.float32) / np.iinfo(rgb.dtype).max
-                yield self.encode(image, level)
+        items = (self.encode(rgb, tracker.update(rgb) if tracker else float(sigma)) for rgb in frames)
 
         tracks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track -> (h, c)
         position = -k  # index of the next frame stepped: the first window's reflected pre-roll starts at -k
         before = None
-        for t, win in enumerate(sliding_windows(items(), window)):
+        for t, win in enumerate(sliding_windows(items, window)):
             for item in win if t == 0 else win[-1:]:  # the first window steps all its frames, later ones their newest
                 wanted = state_tracks(position, k, -k, 0, period, warmup)
                 tracks = {n: s for n, s in tracks.items() if n in wanted}
@@ -115,6 +111,6 @@ class OnnxNetworks:
             if m["neighbours"]:
                 prev, after = (win[k - 1], win[k + 1]) if k else (before or centre, centre)
                 inputs.update(prev_skip=prev.skip, prev_feat=prev.feat, next_skip=after.skip, next_feat=after.feat)
-            height, width_ = size[0]
+            height, width_ = centre.size
             yield self.call("decoder", inputs)["clean"][0, :height, :width_]
             before = centre

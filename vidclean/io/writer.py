@@ -13,7 +13,7 @@ import numpy as np
 
 from vidclean.errors import VidcleanError, reason
 from vidclean.io.atomic import commit, discard, partial_path
-from vidclean.io.reader import HDR10, STDIO, VideoInfo, bit_depth
+from vidclean.io.reader import HDR10, STDIO, Colour, VideoInfo, bit_depth
 from vidclean.presets import is_large_frame
 
 # Options that make each encoder take `crf` as its quality setting (and stay quiet).
@@ -259,18 +259,19 @@ class VideoWriter:
         colour = self.info.colour
         if colour is None:
             return
-        tags = {"color_primaries": colour.primaries, "color_trc": colour.transfer}
+        blank = Colour()  # every tag "unspecified"
+        # output tag -> (the value to write, its "unspecified")
+        tags = {"color_primaries": (colour.primaries, blank.primaries), "color_trc": (colour.transfer, blank.transfer)}
         if not fmt.is_rgb:
             # the matrix the conversion uses, and tags: the input's, or the nearest swscale has
             matrix = _NEAREST_MATRIX.get(colour.matrix, colour.matrix)
             if matrix != 2 and matrix not in _SWS_MATRIX:
                 self.notes.append(f"colour matrix {colour.matrix} cannot be converted to here: written as BT.601")
                 matrix = _BT601
-            tags.update(colorspace=matrix, color_range=colour.range)
+            tags.update(colorspace=(matrix, blank.matrix), color_range=(colour.range, blank.range))
             self._convert = {"format": fmt.name, "dst_colorspace": _SWS_MATRIX.get(matrix),
                              "dst_color_range": colour.range or None}
-        unspecified = {"color_primaries": 2, "color_trc": 2, "colorspace": 2, "color_range": 0}
-        self._tags = {name: value for name, value in tags.items() if value != unspecified[name]}
+        self._tags = {name: value for name, (value, unspecified) in tags.items() if value != unspecified}
         for name, value in self._tags.items():
             setattr(context, name, value)
         if colour.hdr:
