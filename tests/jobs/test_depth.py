@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import HDR10_PARAMS, HLG, make_deep_video, make_video, vidclean
+from vidclean.io.reader import side_data
 
 
 def stream_facts(path):
@@ -19,7 +20,7 @@ def stream_facts(path):
         first = frames[0]
         colour = (int(first.color_primaries), int(first.color_trc), int(first.colorspace), int(first.color_range))
         return (container.streams.video[0].codec_context.name, first.format.name, colour,
-                {d.type.name for d in first.side_data}, len(frames))
+                {d.type.name for d in side_data(first)}, len(frames))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -134,11 +134,17 @@ def _colour(frame: av.VideoFrame) -> Colour | None:
     return None if colour == Colour() else colour
 
 
+def side_data(frame: av.VideoFrame) -> list:
+    """A frame's side data entries, whichever PyAV (a sequence until 18.1.0, a mapping by type since 18.1.1)."""
+    entries = frame.side_data
+    return list(entries.values() if isinstance(entries, Mapping) else entries)
+
+
 def _hdr10(frame: av.VideoFrame) -> HDR10 | None:
     """HDR10 static metadata from a frame's side data (FFmpeg's AVMasteringDisplayMetadata and
     AVContentLightMetadata structs), None if it has none."""
     mastering = light = None
-    for data in frame.side_data:
+    for data in side_data(frame):
         raw = bytes(data)
         if data.type == SideDataType.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
             # 10 AVRationals (x, y of R, G, B, white point; min and max luminance), then two flags
