@@ -296,7 +296,7 @@ class VideoWriter:
             if inp.codec_context is None:  # a codec FFmpeg does not know (or a damaged header)
                 self.notes.append(f"audio stream #{inp.index}: unknown codec, left out")
                 continue
-            if not inp.rate or not getattr(inp.codec_context, "channels", 1):
+            if not inp.rate or not getattr(inp.codec_context, "channels", 1) or not self._decoder_opens(inp):
                 self.notes.append(f"audio stream #{inp.index}: no sample rate or channels (damaged?), left out")
                 continue
             name = inp.codec_context.name
@@ -315,6 +315,16 @@ class VideoWriter:
                 self.notes.append(f"audio: {ext} cannot hold {name}; re-encoded to {new}")
         if streams:
             self._audio = self._increasing(self._audio_packets(streams))
+
+    def _decoder_opens(self, inp) -> bool:
+        """Whether the stream's decoder starts: since PyAV 18.1.1 a zeroed AAC configuration still
+        reports the container's rate and channels, and only the decoder finds it unusable."""
+        try:
+            with av.open(self._audio_in.name, metadata_errors="ignore") as source:
+                source.streams[inp.index].codec_context.open()
+            return True
+        except (av.FFmpegError, OSError, ValueError):
+            return False
 
     def _remuxes(self, inp) -> bool:
         """Whether the output format takes this audio stream's first packets as they are.
