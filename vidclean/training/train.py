@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -206,8 +207,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="batches made in parallel (threads, or see --processes)")
     ap.add_argument("--processes", action="store_true",
-                    help="make batches in worker processes (forked), not threads: for many cores, as on a GPU "
-                         "machine (JAX warns about forking; the workers only use NumPy, OpenCV and PyAV)")
+                    help="make batches in worker processes, not threads: for many cores, as on a GPU "
+                         "machine (each worker holds its own copy of the clips)")
     ap.add_argument("--minutes", type=float, default=0, help="stop (resumably) after this many minutes; 0 = no limit")
     args = ap.parse_args(argv)
     if args.patch % SIZE_MULTIPLE:
@@ -258,6 +259,8 @@ def main(argv=None):
                   jit_compile=args.precision == "float32")
 
     ckpt = out / "checkpoint"
+    if args.processes:  # workers forked from a server process: a fork of this one, TensorFlow's threads running, can hang
+        multiprocessing.set_start_method("forkserver", force=True)
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
                        camera_shot=args.camera_shot, camera_read=args.camera_read, recompressed=args.recompressed,
