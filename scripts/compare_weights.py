@@ -4,9 +4,11 @@ on the benchmark's Gaussian and camera noise (fused, in memory, no encode).
     python scripts/compare_weights.py --preset balanced --sigmas 10 20 --camera cam-low cam-mid \
         --weights runs/a/best.weights.h5 runs/b/best.weights.h5 --json runs/compare.json
 
-Gaussian rows are told the true sigma; camera rows are told the clip's blind estimate, as
-``--sigma auto`` reads it. The noisy clips are the benchmark's (same seed, clip order and levels),
-so a figure compares with `vidclean bench`'s tables to within the encode it skips.
+Gaussian rows are told the true sigma; camera rows one blind estimate for the whole clip (where
+``--sigma auto`` follows its estimate frame by frame). The noisy clips are the benchmark's (same
+seed, clip order and levels; the same --frames too, since the camera noise's H.264 round trip
+depends on the clip's length), so figures come close to `vidclean bench`'s without being its.
+Weights given here run without the refiner, as in the bench; the shipped ones with it (`quality`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     denoisers = {"shipped": Denoiser(args.preset)}
-    denoisers.update({label(w): Denoiser(args.preset, weights=w) for w in args.weights})
+    names = [label(w) for w in args.weights]
+    names = names if len(set(names)) == len(names) and "shipped" not in names else args.weights
+    denoisers.update({n: Denoiser(args.preset, weights=w) for n, w in zip(names, args.weights)})
     levels = [("gaussian", s) for s in args.sigmas] + [("camera", c) for c in args.camera]
     rows = []
     for ci, path in enumerate(split_paths(args.split)):

@@ -421,7 +421,7 @@ def live_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def delegated_main(command: str, rest: list[str]) -> int:
     """Training and benchmarks: their modules parse their own options (Keras loaded quietly first)."""
-    return guarded(lambda: _delegated(command, rest), "", one_signal_thread=False)  # (--processes forks)
+    return guarded(lambda: _delegated(command, rest), "", one_signal_thread=False)  # (--processes starts processes)
 
 
 def _delegated(command: str, rest: list[str]) -> int:

@@ -259,8 +259,6 @@ def main(argv=None):
                   jit_compile=args.precision == "float32")
 
     ckpt = out / "checkpoint"
-    if args.processes:  # workers forked from a server process: a fork of this one, TensorFlow's threads running, can hang
-        multiprocessing.set_start_method("forkserver", force=True)
     data = ClipBatches(clips, stills, frames=args.frames, patch=args.patch, batch=args.batch,
                        steps=args.steps, camera_fraction=args.camera_noise, seed=args.seed,
                        camera_shot=args.camera_shot, camera_read=args.camera_read, recompressed=args.recompressed,
@@ -288,7 +286,13 @@ def main(argv=None):
         print("training already complete")
         return
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
-    model.fit(data, epochs=args.epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=2)
+    start_method = multiprocessing.get_start_method(allow_none=True)
+    if args.processes:  # workers forked from a server process: a fork of this one, TensorFlow's threads running, can hang
+        multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        model.fit(data, epochs=args.epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=2)
+    finally:
+        multiprocessing.set_start_method(start_method, force=True)
 
 
 if __name__ == "__main__":
