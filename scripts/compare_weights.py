@@ -1,4 +1,4 @@
-"""Weights against weights: one preset's PSNR per tuning clip with the shipped weights and others,
+r"""Weights against weights: one preset's PSNR per tuning clip with the shipped weights and others,
 on the benchmark's Gaussian and camera noise (fused, in memory, no encode).
 
     python scripts/compare_weights.py --preset balanced --sigmas 10 20 --camera cam-low cam-mid \
