@@ -21,8 +21,6 @@ ray = pytest.importorskip("ray")
 N = 300  # frames of the long clip: two parts of --segment-frames 128
 
 
-
-
 @pytest.fixture(scope="module")
 def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -320,8 +320,7 @@ class VideoWriter:
         """Whether the stream's decoder starts: since PyAV 18.1.1 a zeroed AAC configuration still
         reports the container's rate and channels, and only the decoder finds it unusable."""
         try:
-            with av.open(self._audio_in.name, metadata_errors="ignore") as source:
-                source.streams[inp.index].codec_context.open()
+            inp.codec_context.open()  # (decoding opens it anyway; a copied stream takes only its parameters)
             return True
         except (av.FFmpegError, OSError, ValueError):
             return False
